@@ -1,0 +1,105 @@
+"""Processor function: DynamoDB stream records -> exact STATS#<EntityType> aggregates.
+
+Partial batch responses (Powertools ``BatchProcessor``) report failed records; the event source mapping then
+retries from the first failed record (bounded), bisects, and finally sends it to the on-failure SQS queue.
+Nothing is swallowed: a record that cannot be applied raises.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from service import keys
+from service.dal.dynamodb import DynamoStatsStore
+from service.dal.interface import StatsStore
+from service.env import get_settings
+from service.errors import OrderingBlockedError, PoisonRecordError
+from service.logic.stream import delta_for
+from service.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+@functools.cache
+def stats_store() -> DynamoStatsStore:
+    return DynamoStatsStore(get_settings().table_name)
+
+
+class RecordHandler:
+    """Applies one record; remembers which items failed so their later records are not applied out of order."""
+
+    def __init__(self, store: StatsStore, ledger_ttl_seconds: int) -> None:
+        self._store = store
+        self._ledger_ttl = ledger_ttl_seconds
+        self._failed_items: set[tuple[str, str]] = set()
+
+    def __call__(self, record: DynamoDBRecord) -> str:
+        item = self._item_identity(record)
+        if item in self._failed_items:
+            metrics.add_metric(name="StreamRecordsDeferred", unit=MetricUnit.Count, value=1)
+            raise OrderingBlockedError(f"an earlier record of {item[0]} failed in this batch")
+        try:
+            return self._apply(record, item)
+        except Exception:
+            self._failed_items.add(item)
+            metrics.add_metric(name="StreamRecordsFailed", unit=MetricUnit.Count, value=1)
+            logger.exception("stream record failed", extra={"event_id": record.event_id, "pk": item[0]})
+            raise
+
+    @staticmethod
+    def _item_identity(record: DynamoDBRecord) -> tuple[str, str]:
+        try:
+            stream = record.dynamodb
+            found = stream.keys if stream is not None else {}
+        except Exception as exc:  # an unparseable Keys map is itself a poison record
+            raise PoisonRecordError("record keys are unreadable") from exc
+        pk, sk = found.get(keys.PK), found.get(keys.SK)
+        if not isinstance(pk, str) or not isinstance(sk, str):
+            raise PoisonRecordError("record has no string PK/SK keys")
+        return pk, sk
+
+    def _apply(self, record: DynamoDBRecord, item: tuple[str, str]) -> str:
+        if not keys.is_entity_partition(item[0]):
+            # The ESM filter already drops our own STATS#/LEDGER#/IDEMPOTENCY# writes; this guards a
+            # mapping created without the filter (local runs) from counting them.
+            return "ignored"
+        event_name = record.raw_event.get("eventName")
+        event_id = record.event_id
+        if not event_id:
+            raise PoisonRecordError("record has no eventID")
+        stream = record.dynamodb
+        assert stream is not None
+        old = stream.old_image if "OldImage" in stream.raw_event else None
+        new = stream.new_image if "NewImage" in stream.raw_event else None
+        delta = delta_for(str(event_name), old, new)
+        if delta is None:
+            return "no-op"
+        now = int(time.time())
+        applied = self._store.apply_with_ledger(
+            event_id,
+            entity_type=delta.entity_type,
+            count_delta=delta.count,
+            status_deltas=delta.by_status,
+            ledger_expires_at=now + self._ledger_ttl,
+            now=now,
+        )
+        if not applied:
+            metrics.add_metric(name="StreamRecordsDuplicate", unit=MetricUnit.Count, value=1)
+            logger.info("stream record already applied", extra={"event_id": event_id})
+            return "duplicate"
+        metrics.add_metric(name="StreamRecordsApplied", unit=MetricUnit.Count, value=1)
+        return "applied"
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    handler = RecordHandler(stats_store(), get_settings().ledger_ttl_seconds)  # fresh per batch
+    return process_partial_response(event=event, record_handler=handler, processor=processor, context=context)

@@ -1,0 +1,1 @@
+"""REST API (Powertools ``APIGatewayRestResolver`` with validation; the OpenAPI document comes from here)."""

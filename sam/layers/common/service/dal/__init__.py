@@ -1,0 +1,1 @@
+"""DynamoDB access. Logic talks to the Protocols in ``interface``; ``dynamodb`` implements them."""

@@ -1,0 +1,1 @@
+"""Business rules. No AWS types here: stores come in through ``service.dal.interface``."""

@@ -1,0 +1,77 @@
+"""The daily job: repair aggregate drift, then purge rows whose ExpiresAt passed but TTL did not delete yet.
+
+Order matters. Deleting a row emits a REMOVE stream record that the processor turns into a -1 a few seconds
+later. If we purged first and recomputed right after, the recount would already exclude the purged rows and
+the late -1 would then push the aggregate below the truth. Recounting first and purging second lets the
+stream carry the purge into the aggregates, so the next run finds nothing to repair.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.dal.dynamodb import COUNT_ATTR, status_counts_of
+from service.dal.interface import EntityStore, StatsStore
+from service.keys import VERSION, EntityType, OrderStatus
+
+MAX_REPAIR_ATTEMPTS = 3
+
+
+def _nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {status: count for status, count in sorted(counts.items()) if count}
+
+
+def _actual(entities: EntityStore, entity_type: EntityType) -> tuple[int, dict[str, int]]:
+    count = entities.count_entity_type(entity_type)
+    by_status: dict[str, int] = {}
+    if entity_type is EntityType.ORDER:
+        by_status = _nonzero({s.value: entities.count_orders_by_status(s) for s in OrderStatus})
+    return count, by_status
+
+
+def repair_stats(entities: EntityStore, stats: StatsStore, now: int) -> list[dict[str, Any]]:
+    changes: list[dict[str, Any]] = []
+    for entity_type in EntityType:
+        for _attempt in range(MAX_REPAIR_ATTEMPTS):
+            row = stats.get_stats([entity_type]).get(entity_type)
+            recorded = (int(row.get(COUNT_ATTR, 0)) if row else 0, _nonzero(status_counts_of(row)))
+            actual = _actual(entities, entity_type)
+            if recorded == actual:
+                break
+            observed_version = int(row[VERSION]) if row and VERSION in row else None
+            # A missing row that should read 0 is not drift worth a write.
+            if row is None and actual == (0, {}):
+                break
+            if stats.overwrite(entity_type, actual[0], actual[1], observed_version, now):
+                changes.append(
+                    {
+                        "entity_type": entity_type.value,
+                        "before": {"count": recorded[0], "by_status": recorded[1]},
+                        "after": {"count": actual[0], "by_status": actual[1]},
+                    }
+                )
+                break
+            # The processor updated the row between our read and write: read again and recount.
+        else:
+            changes.append({"entity_type": entity_type.value, "skipped": "concurrent updates"})
+    return changes
+
+
+def purge_expired(entities: EntityStore, now: int) -> dict[str, int]:
+    purged: dict[str, int] = {}
+    for entity_type in EntityType:
+        deleted = sum(1 for key in entities.expired_keys(entity_type, now) if entities.delete_if_expired(key, now))
+        if deleted:
+            purged[entity_type.value] = deleted
+    return purged
+
+
+def run_maintenance(entities: EntityStore, stats: StatsStore, now: int) -> dict[str, Any]:
+    repaired = repair_stats(entities, stats, now)
+    purged = purge_expired(entities, now)
+    return {
+        "now": now,
+        "stats_repaired": repaired,
+        "purged": purged,
+        "changed": bool(repaired or purged),
+    }
