@@ -152,7 +152,11 @@ def test_oidc_jobs_name_a_github_environment() -> None:
 def test_ci_plan_skips_fork_pull_requests() -> None:
     plan = jobs_of(WORKFLOWS_DIR / "ci.yml")["plan"]
     assert "github.event.pull_request.head.repo.full_name == github.repository" in plan["if"]
-    assert plan["strategy"]["matrix"]["environment"] == list(DEPLOY_ENVIRONMENTS)
+    matrix = plan["strategy"]["matrix"]
+    assert matrix["environment"] == list(DEPLOY_ENVIRONMENTS)
+    assert plan["environment"] == "${{ matrix.github-environment }}"
+    for leg in matrix["include"]:  # the plan runs where the infra-deployer role of that environment trusts
+        assert leg["github-environment"] == tfvars_github_environments(leg["environment"])["infra"]
     assert "INFRA_DEPLOYER_ROLE_ARN" in (aws_role(plan) or "")
     assert "--plan" in steps_text(plan)
     assert any(str(s.get("uses", "")).startswith("actions/upload-artifact@") for s in plan["steps"])
@@ -160,12 +164,22 @@ def test_ci_plan_skips_fork_pull_requests() -> None:
 
 # --- deploy.yml: the split of responsibilities ------------------------------------------------------------------
 def deploy_jobs_by_environment() -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Deploy jobs grouped by target environment; GitHub environment `prod-infra` belongs to prod."""
     by_env: dict[str, list[tuple[str, dict[str, Any]]]] = {env: [] for env in DEPLOY_ENVIRONMENTS}
     for name, job in jobs_of(WORKFLOWS_DIR / "deploy.yml").items():
         env = environment_of(job)
         if env is not None:
-            by_env[env].append((name, job))
+            by_env[env.removesuffix("-infra")].append((name, job))
     return by_env
+
+
+def tfvars_github_environments(env: str) -> dict[str, str]:
+    """The GitHub environments the infra layer's deploy roles trust for `env` (terraform/iam.tf github_trust)."""
+    text = (tooling.REPO_ROOT / "terraform" / "environments" / f"{env}.tfvars").read_text()
+    block = re.search(r"github_environments\s*=\s*\{(.*?)\}", text, re.S)
+    if block is None:  # null: both roles trust the environment's own name
+        return {"infra": env, "app": env}
+    return dict(re.findall(r'(\w+)\s*=\s*"([^"]+)"', block.group(1)))
 
 
 @pytest.mark.parametrize("env", DEPLOY_ENVIRONMENTS)
@@ -178,6 +192,10 @@ def test_infra_and_app_deploy_use_different_roles(env: str) -> None:
     assert infra_name != app_name
     assert aws_role(infra_job) == "${{ vars.INFRA_DEPLOYER_ROLE_ARN }}"
     assert aws_role(app_job) == "${{ vars.APP_DEPLOYER_ROLE_ARN }}"
+    # Each job runs in the GitHub environment its role trusts, or AWS refuses the OIDC token.
+    trusted = tfvars_github_environments(env)
+    assert environment_of(infra_job) == trusted["infra"]
+    assert environment_of(app_job) == trusted["app"]
     # Neither job does the other's work with its role.
     assert "sam deploy" not in steps_text(infra_job) and "--sam-only" not in steps_text(infra_job)
     assert "terraform" not in steps_text(app_job).replace("terraform-outputs", "")
@@ -211,9 +229,9 @@ def test_prod_waits_for_staging_and_its_environment() -> None:
     jobs = jobs_of(WORKFLOWS_DIR / "deploy.yml")
     for name, job in jobs.items():
         if re.search(r"\bprod\b", name + steps_text(job)):
-            assert environment_of(job) == "prod", f"{name} touches prod outside environment prod"
+            assert environment_of(job) in {"prod", "prod-infra"}, f"{name} touches prod outside its environments"
+    assert environment_of(jobs["prod-app"]) == "prod"
     for name, job in by_env["prod"]:
-        assert environment_of(job) == "prod"
         # Walk `needs` back: every prod job runs after all staging jobs succeeded.
         seen: set[str] = set()
         todo = list(job.get("needs", []))
