@@ -39,3 +39,7 @@ stop: ## Stop the local cloud
 clean: ## Remove generated state (venv, local cloud, build output)
 	-./scripts/local.sh stop 2>/dev/null
 	rm -rf .venv .local .aws-sam .pytest_cache .ruff_cache
+
+.PHONY: cost
+cost: setup ## Monthly cost per environment from the tfvars (updates docs/cost.md)
+	@$(STAGE) cost $(BIN)/python scripts/cost.py
