@@ -238,3 +238,8 @@ def call_api(ddb: Any, lambda_context: FakeContext) -> Callable[..., ApiResult]:
         return ApiResult(response["statusCode"], json.loads(raw) if raw else None, response.get("headers", {}))
 
     return _call
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Routes that publish no business metric make Powertools warn once per invocation; it is expected here.
+    config.addinivalue_line("filterwarnings", "ignore:No application metrics to publish:UserWarning")

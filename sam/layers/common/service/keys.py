@@ -69,10 +69,24 @@ def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
+_last_ulid: tuple[int, int] = (-1, 0)
+
+
 def new_ulid(now_ms: int | None = None) -> str:
-    """ULID: 48-bit millisecond timestamp + 80 random bits, Crockford base32 (26 chars)."""
+    """Monotonic ULID: 48-bit millisecond time + 80 random bits, Crockford base32 (26 chars).
+
+    Within one process, ids minted in the same millisecond increment the random part (the ULID spec's
+    monotonic mode), so ``ORDER#<ulid>`` sort keys keep creation order even for bursts.
+    """
+    global _last_ulid  # noqa: PLW0603  (per-process generator state, by design)
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    last_ms, last_random = _last_ulid
+    if ms <= last_ms:
+        ms, random_part = last_ms, last_random + 1
+    else:
+        random_part = int.from_bytes(os.urandom(10), "big") >> 1  # headroom for increments
+    _last_ulid = (ms, random_part)
+    value = (ms << 80) | (random_part & ((1 << 80) - 1))
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])

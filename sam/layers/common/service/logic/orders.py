@@ -26,7 +26,7 @@ def _out(row: dict) -> OrderOut:
 
 
 def create_order(store: EntityStore, user_id: str, request: CreateOrderRequest, now: int) -> OrderOut:
-    order_id = keys.new_ulid(now * 1000)
+    order_id = keys.new_ulid()
     status = OrderStatus.PENDING
     row = {
         **keys.order_key(user_id, order_id),
