@@ -1,0 +1,108 @@
+# The contract with the app layer: sam_parameters' keys are exactly sam/template.yaml's Parameters
+# (lists comma-joined). deploy scripts pass this map as --parameter-overrides; nothing is retyped.
+output "sam_parameters" {
+  description = "SAM template parameters, keyed by parameter name (the whole infra -> app contract)."
+  value = {
+    Environment              = var.environment
+    NamePrefix               = local.prefix
+    ApiFunctionName          = local.functions.api.name
+    ProcessorFunctionName    = local.functions.processor.name
+    ScheduledFunctionName    = local.functions.scheduled.name
+    ApiFunctionRoleArn       = aws_iam_role.function["api"].arn
+    ProcessorFunctionRoleArn = aws_iam_role.function["processor"].arn
+    ScheduledFunctionRoleArn = aws_iam_role.function["scheduled"].arn
+    SubnetIds                = join(",", [for s in aws_subnet.private : s.id])
+    SecurityGroupId          = aws_security_group.lambda.id
+    TableName                = aws_dynamodb_table.this.name
+    TableStreamArn           = local.processor_stream_arn
+    DeadLetterQueueArn       = aws_sqs_queue.processor_dlq.arn
+    ApiAccessLogGroupArn     = aws_cloudwatch_log_group.api_access.arn
+    LogLevel                 = var.log_level
+    LambdaArchitecture       = var.lambda_architecture
+  }
+}
+
+output "aws_region" {
+  description = "Region of the stack."
+  value       = local.region
+}
+
+output "vpc_id" {
+  description = "VPC of the functions."
+  value       = aws_vpc.this.id
+}
+
+output "private_subnet_ids" {
+  description = "Private subnets the functions run in (one per AZ)."
+  value       = [for s in aws_subnet.private : s.id]
+}
+
+output "lambda_security_group_id" {
+  description = "Egress-only security group of the functions."
+  value       = aws_security_group.lambda.id
+}
+
+output "table_name" {
+  description = "Single DynamoDB table."
+  value       = aws_dynamodb_table.this.name
+}
+
+output "table_arn" {
+  description = "ARN of the table."
+  value       = aws_dynamodb_table.this.arn
+}
+
+output "table_stream_arn" {
+  description = "Stream the processor consumes (this table's, unless processor_stream_arn points elsewhere)."
+  value       = local.processor_stream_arn
+}
+
+output "dead_letter_queue_url" {
+  description = "URL of the processor's dead-letter queue (for inspection and redrive)."
+  value       = aws_sqs_queue.processor_dlq.id
+}
+
+output "dead_letter_queue_arn" {
+  description = "ARN of the processor's dead-letter queue."
+  value       = aws_sqs_queue.processor_dlq.arn
+}
+
+output "sam_artifacts_bucket" {
+  description = "Bucket for sam deploy --s3-bucket."
+  value       = aws_s3_bucket.artifacts.id
+}
+
+output "app_stack_name" {
+  description = "CloudFormation stack name of the app layer (the app-deployer may only touch this stack)."
+  value       = local.app_stack_name
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic of every alarm (subscribe on-call here)."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "api_role_arn" {
+  description = "Execution role of the API function."
+  value       = aws_iam_role.function["api"].arn
+}
+
+output "processor_role_arn" {
+  description = "Execution role of the stream processor."
+  value       = aws_iam_role.function["processor"].arn
+}
+
+output "scheduled_role_arn" {
+  description = "Execution role of the scheduled job."
+  value       = aws_iam_role.function["scheduled"].arn
+}
+
+output "infra_deployer_role_arn" {
+  description = "Role GitHub Actions assumes for terraform apply."
+  value       = aws_iam_role.infra_deployer.arn
+}
+
+output "app_deployer_role_arn" {
+  description = "Role GitHub Actions assumes for sam deploy."
+  value       = aws_iam_role.app_deployer.arn
+}
