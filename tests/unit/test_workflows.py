@@ -220,10 +220,25 @@ def test_infra_and_app_deploy_use_different_roles(env: str) -> None:
 @pytest.mark.parametrize("env", DEPLOY_ENVIRONMENTS)
 def test_infra_applies_the_plan_file_it_made(env: str) -> None:
     (name, job), *_ = [(n, j) for n, j in deploy_jobs_by_environment()[env] if "terraform" in steps_text(j)]
-    text = steps_text(job)
-    out = re.search(r"plan\b[^\n]*-out[= ](\S+)", text)
-    assert out, f"{name}: no `terraform plan -out FILE`"
-    assert re.search(rf"apply\b[^\n]*\s{re.escape(out.group(1))}\b", text), f"{name}: does not apply {out.group(1)}"
+    runs = [str(step.get("run", "")) for step in job["steps"]]
+    # The plan comes from `terraform plan -out FILE` or from `deploy.sh <env> --plan`, which writes
+    # terraform/<env>.tfplan (scripts/deploylib/cli.py).
+    producer = next(
+        i for i, r in enumerate(runs) if re.search(r"plan\b.*-out[= ]\S+", r) or f"deploy.sh {env} --plan" in r
+    )
+    out = re.search(r"plan\b.*-out[= ](\S+)", runs[producer])
+    plan_file = out.group(1) if out else f"{env}.tfplan"
+    applier = next(i for i, r in enumerate(runs) if re.search(r"terraform\b.*\bapply\b", r))
+    assert applier > producer, f"{name}: apply runs before the plan"
+    assert re.search(rf"apply\b.*\s{re.escape(plan_file)}\s*$", runs[applier], re.M), f"{name}: not `apply {plan_file}`"
+    assert "-auto-approve" not in runs[applier]
+    # The applied plan is kept as an artifact of the run, uploaded before the apply.
+    uploads = [
+        i
+        for i, step in enumerate(job["steps"])
+        if str(step.get("uses", "")).startswith("actions/upload-artifact@") and plan_file in step["with"]["path"]
+    ]
+    assert uploads and uploads[0] < applier, f"{name}: {plan_file} is not uploaded before it is applied"
 
 
 def test_deploy_triggers_and_branch_mapping() -> None:
