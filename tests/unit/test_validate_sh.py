@@ -71,6 +71,7 @@ def test_list_names_every_check() -> None:
         "cfn-lint",
         "actionlint",
         "diagrams",
+        "generated-docs",
     ]
 
 
