@@ -1,0 +1,5 @@
+"""`python -m deploylib <env> ...`: what scripts/deploy.sh execs."""
+
+from deploylib.cli import main
+
+raise SystemExit(main())

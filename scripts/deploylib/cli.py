@@ -1,0 +1,280 @@
+"""`scripts/deploy.sh <env> [--tf-only|--sam-only] [--plan] [--yes] [--dry-run]`.
+
+Real environments (dev, staging, prod): terraform init (that env's S3 backend) -> plan to a plan file ->
+apply exactly that plan (prod asks first unless --yes) -> read `sam_parameters` -> sam build -> sam deploy
+--config-env <env> with the complete parameter overrides. `local` runs the same layers on the embedded cloud
+(see deploylib.local). Every bad input ends as one line on stderr and exit code 2, before anything changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tooling
+
+from deploylib.errors import DeployError
+from deploylib.overrides import build_overrides, template_parameters
+from deploylib.stages import StageRunner
+
+ENVIRONMENTS = ("local", "dev", "staging", "prod")
+REAL_ENVIRONMENTS = ("dev", "staging", "prod")
+# CI's app job cannot read Terraform state; it hands over the infra job's `terraform output -json` instead.
+OUTPUTS_FILE_ENV = "TFSAM_TF_OUTPUTS_FILE"
+
+
+@dataclass(frozen=True)
+class Options:
+    env: str
+    tf_only: bool = False
+    sam_only: bool = False
+    plan_only: bool = False
+    yes: bool = False
+    dry_run: bool = False
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse prints usage plus a message; deploy.sh's contract is one clear line.
+        raise DeployError(
+            f"{message} (usage: deploy.sh <{'|'.join(ENVIRONMENTS)}> "
+            "[--tf-only|--sam-only] [--plan] [--yes] [--dry-run])"
+        )
+
+
+def parse_args(argv: list[str]) -> Options:
+    parser = _Parser(prog="deploy.sh", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("env", help=f"one of {', '.join(ENVIRONMENTS)}")
+    layer = parser.add_mutually_exclusive_group()
+    layer.add_argument("--tf-only", action="store_true", help="infra layer only (terraform)")
+    layer.add_argument("--sam-only", action="store_true", help="app layer only, on the already-applied infra")
+    parser.add_argument("--plan", action="store_true", help="stop after terraform plan")
+    parser.add_argument("--yes", action="store_true", help="do not ask before changing prod")
+    parser.add_argument("--dry-run", action="store_true", help="print the exact commands, run nothing")
+    ns = parser.parse_args(argv)
+    if ns.env not in ENVIRONMENTS:
+        raise DeployError(f"unknown environment '{ns.env}': choose one of {', '.join(ENVIRONMENTS)}")
+    if ns.plan and ns.sam_only:
+        raise DeployError("--plan stops after terraform plan, so it cannot go with --sam-only")
+    if ns.dry_run and ns.env == "local":
+        raise DeployError("--dry-run prints the commands of a real environment; `deploy.sh local` changes only .local/")
+    return Options(ns.env, ns.tf_only, ns.sam_only, ns.plan, ns.yes, ns.dry_run)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the layers live (derived from this checkout, so a test can run a copy of the repo)."""
+
+    root: Path
+
+    @property
+    def terraform(self) -> Path:
+        return self.root / "terraform"
+
+    @property
+    def sam(self) -> Path:
+        return self.root / "sam"
+
+    @property
+    def template(self) -> Path:
+        return self.sam / "template.yaml"
+
+    def tfvars(self, env: str) -> Path:
+        return self.terraform / "environments" / f"{env}.tfvars"
+
+    def backend(self, env: str) -> Path:
+        return self.terraform / "backends" / f"{env}.s3.tfbackend"
+
+
+def check_inputs(opts: Options, layout: Layout, env: dict[str, str]) -> None:
+    """Everything that can be checked without touching anything; raises DeployError on the first problem."""
+    needs_terraform = not opts.sam_only or (opts.env != "local" and OUTPUTS_FILE_ENV not in env)
+    needs_sam = not opts.tf_only and not opts.plan_only
+    if needs_terraform or opts.env == "local":
+        tfvars = layout.tfvars(opts.env)
+        if not tfvars.is_file():
+            raise DeployError(
+                f"{tfvars.relative_to(layout.root)} not found: create it (copy "
+                "terraform/environments/dev.tfvars) or pick another environment"
+            )
+    if opts.env != "local" and needs_terraform:
+        backend = layout.backend(opts.env)
+        if not backend.is_file():
+            raise DeployError(
+                f"{backend.relative_to(layout.root)} not found: it names the S3 state bucket for {opts.env}"
+            )
+    if needs_sam and not layout.template.is_file():
+        raise DeployError(f"{layout.template.relative_to(layout.root)} not found: the app layer is missing")
+    for tool, needed in (("terraform", needs_terraform), ("sam", needs_sam)):
+        if needed and shutil.which(tool, path=env.get("PATH")) is None:
+            raise DeployError(f"{tool} not found on PATH: run scripts/bootstrap.sh (or install {tool})")
+    if opts.sam_only and opts.env != "local" and OUTPUTS_FILE_ENV in env:
+        outputs_file = Path(env[OUTPUTS_FILE_ENV])
+        if not outputs_file.is_file():
+            raise DeployError(f"{OUTPUTS_FILE_ENV}={outputs_file} does not exist: pass the infra job's outputs")
+
+
+def check_credentials(env_name: str, env: dict[str, str]) -> str:
+    """The caller's identity via STS (the cheapest authenticated call); a clear line when there is none."""
+    import boto3
+    import botocore.exceptions
+    from botocore.config import Config
+
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "ap-northeast-1"
+    try:
+        session = boto3.Session(region_name=region)
+        sts = session.client("sts", config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1}))
+        identity = sts.get_caller_identity()
+    except botocore.exceptions.NoCredentialsError as exc:
+        raise DeployError(
+            f"no AWS credentials for {env_name}: configure them (aws configure / AWS_PROFILE / OIDC role) and "
+            "check with `aws sts get-caller-identity`"
+        ) from exc
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise DeployError(f"AWS credentials for {env_name} do not work ({exc}): refresh them and retry") from exc
+    return str(identity.get("Arn", "?"))
+
+
+def confirm_prod(opts: Options) -> None:
+    if opts.env != "prod" or opts.yes or opts.dry_run:
+        return
+    if not sys.stdin.isatty():
+        raise DeployError("prod needs confirmation and stdin is not a terminal: re-run with --yes to proceed")
+    answer = input("Apply to prod? Type 'prod' to continue: ").strip()
+    if answer != "prod":
+        raise DeployError("prod deploy cancelled: nothing was applied")
+
+
+def read_outputs_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DeployError(f"cannot read Terraform outputs from {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DeployError(f"{path} is not `terraform output -json` output")
+    return data
+
+
+def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
+    env = opts.env
+    tf = ["terraform", f"-chdir={layout.terraform.relative_to(layout.root)}"]
+    plan_file = f"{env}.tfplan"
+    outputs: dict[str, Any] | None = None
+
+    if not opts.sam_only or OUTPUTS_FILE_ENV not in runner.env:
+        with runner.stage("init", f"terraform init ({env} backend)"):
+            runner.run([*tf, "init", "-input=false", "-reconfigure", f"-backend-config=backends/{env}.s3.tfbackend"])
+    if not opts.sam_only:
+        with runner.stage("plan", f"terraform plan -> terraform/{plan_file}"):
+            runner.run(
+                [
+                    *tf,
+                    "plan",
+                    "-input=false",
+                    "-lock-timeout=10m",
+                    f"-var-file=environments/{env}.tfvars",
+                    f"-out={plan_file}",
+                ]
+            )
+        if opts.plan_only:
+            return
+        confirm_prod(opts)
+        with runner.stage("apply", f"terraform apply terraform/{plan_file}"):
+            runner.run([*tf, "apply", "-input=false", "-lock-timeout=10m", plan_file])
+        if opts.tf_only:
+            return
+
+    with runner.stage("outputs", "read sam_parameters from the infra layer"):
+        if opts.sam_only and OUTPUTS_FILE_ENV in runner.env:
+            outputs = read_outputs_file(Path(runner.env[OUTPUTS_FILE_ENV]))
+            runner.say(f"    outputs from {runner.env[OUTPUTS_FILE_ENV]}")
+        elif runner.dry_run:
+            runner.say(shlex_join([*tf, "output", "-json"]))
+        else:
+            result = runner.run([*tf, "output", "-json"], capture=True)
+            outputs = json.loads(result.stdout or "{}")
+        if outputs is not None and not outputs:
+            raise DeployError(
+                f"no Terraform outputs for {env}: the infra is not applied; run ./scripts/deploy.sh {env} --tf-only"
+            )
+
+    if outputs is None:  # dry run: show where each value will come from
+        overrides = [f"{key}=<sam_parameters.{key}>" for key in template_parameters(layout.template)]
+        bucket = "<sam_artifacts_bucket>"
+        stack = "<app_stack_name>"
+    else:
+        overrides = build_overrides(outputs, layout.template)
+        bucket = _output(outputs, "sam_artifacts_bucket")
+        stack = _output(outputs, "app_stack_name")
+    if opts.sam_only:
+        confirm_prod(opts)
+    with runner.stage("build", "sam build"):
+        runner.run(["sam", "build", "--parameter-overrides", *overrides], cwd=layout.sam)
+    with runner.stage("deploy", f"sam deploy --config-env {env}"):
+        runner.run(
+            [
+                "sam",
+                "deploy",
+                "--config-env",
+                env,
+                "--stack-name",
+                stack,
+                "--s3-bucket",
+                bucket,
+                "--no-fail-on-empty-changeset",
+                *(["--no-confirm-changeset"] if opts.yes else []),
+                "--parameter-overrides",
+                *overrides,
+            ],
+            cwd=layout.sam,
+        )
+
+
+def shlex_join(cmd: list[str]) -> str:
+    import shlex
+
+    return shlex.join(cmd)
+
+
+def _output(outputs: dict[str, Any], name: str) -> str:
+    entry = outputs.get(name)
+    value = entry.get("value") if isinstance(entry, dict) else None
+    if not value:
+        raise DeployError(f"Terraform output '{name}' is missing: add it to terraform/outputs.tf and re-apply")
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        opts = parse_args(args)
+        layout = Layout(tooling.REPO_ROOT)
+        env = tooling.tool_env()
+        check_inputs(opts, layout, env)
+        runner = StageRunner(layout.root, env, dry_run=opts.dry_run)
+        if opts.env == "local":
+            from deploylib.local import deploy_local
+
+            deploy_local(opts, layout, runner)
+        else:
+            if not opts.dry_run:
+                with runner.stage("credentials", f"AWS identity for {opts.env}"):
+                    runner.say(f"    {check_credentials(opts.env, env)}")
+            deploy_real(opts, layout, runner)
+        runner.say(f"==> {'dry run of ' if opts.dry_run else ''}{opts.env} finished in {runner.total():.1f}s")
+        return 0
+    except DeployError as exc:
+        print(f"deploy.sh: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("deploy.sh: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

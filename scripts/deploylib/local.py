@@ -1,0 +1,264 @@
+"""`deploy.sh local`: the same two layers on the embedded cloud, skipping every step whose inputs are unchanged.
+
+emulator (reused while healthy) -> terraform (first apply straight away; later a plan with -detailed-exitcode
+and an apply only when it shows changes) -> sam build (skipped when sources + overrides hash is unchanged) ->
+local runtime (restarted only when the build or its configuration changed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import tooling
+from localcloud import emulator as emu
+from localcloud import terraform_workspace as tfw
+from localcloud.state import (
+    ACCOUNT_ID,
+    HOST,
+    REGION,
+    RUNTIME_MODULE,
+    LocalState,
+    host_architecture,
+    read_json,
+    runtime_pid,
+    stop_process_group,
+)
+
+from deploylib.cli import Layout, Options
+from deploylib.errors import DeployError
+from deploylib.overrides import build_overrides, complete_parameters, sam_parameters_from_outputs
+from deploylib.stages import StageRunner
+
+PLAN_FILE = "local.tfplan"
+
+
+def _healthy(endpoint_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint_url}/moto-api/", timeout=2) as resp:  # noqa: S310 (loopback)
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def ensure_emulator(state: LocalState, runner: StageRunner) -> tuple[emu.Emulator, bool]:
+    """(emulator, fresh): reuse the recorded one if it answers, else start one (a fresh, empty cloud)."""
+    current = emu.running(state.emulator_dir)
+    if current is not None and _healthy(current.endpoint_url):
+        runner.say(f"    reusing emulator pid {current.pid} at {current.endpoint_url}")
+        return current, False
+    if current is not None:
+        current.stop()
+    try:
+        started = emu.start(state.emulator_dir, state.emulator_port)
+    except RuntimeError as exc:
+        raise DeployError(
+            f"the emulator did not start: {str(exc).splitlines()[0]} (log: {state.emulator_dir})"
+        ) from exc
+    runner.say(f"    started emulator pid {started.pid} at {started.endpoint_url}")
+    return started, True
+
+
+def apply_terraform(state: LocalState, endpoint_url: str, fresh: bool, runner: StageRunner, opts: Options) -> None:
+    workdir = tfw.prepare(state.terraform_dir, endpoint_url)
+    tfstate = workdir / "terraform.tfstate"
+    if fresh and tfstate.exists():
+        # A new emulator is an empty cloud: state from the previous one describes resources that are gone.
+        tfstate.rename(workdir / "terraform.tfstate.previous-emulator")
+    if not (workdir / ".terraform").is_dir() or not (workdir / ".terraform.lock.hcl").is_file():
+        _tf(runner, ["init", "-input=false"], workdir)
+    variables = [tfw.var_file("local"), "-var", f"lambda_architecture={host_architecture()}"]
+    if not tfstate.exists() and not opts.plan_only:
+        runner.say("    no state yet: applying directly")
+        _tf(runner, ["apply", "-input=false", "-auto-approve", *variables], workdir)
+        return
+    result = _tf(
+        runner, ["plan", "-input=false", "-detailed-exitcode", f"-out={PLAN_FILE}", *variables], workdir, ok=(0, 2)
+    )
+    if opts.plan_only:
+        runner.say(result.stdout[-4000:])
+        return
+    if result.returncode == 0:
+        runner.say("    no changes: nothing to apply")
+        return
+    _tf(runner, ["apply", "-input=false", PLAN_FILE], workdir)
+
+
+def _tf(
+    runner: StageRunner, args: list[str], workdir: Path, ok: tuple[int, ...] = (0,)
+) -> subprocess.CompletedProcess[str]:
+    runner.say(f"    $ terraform {' '.join(args)}")
+    result = tfw.run(args, workdir, check=False)
+    if result.returncode not in ok:
+        lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
+        error = next((line for line in lines if "Error" in line), lines[-1] if lines else "")
+        raise DeployError(f"terraform {args[0]} failed: {error.strip()} (workspace {workdir})")
+    return result
+
+
+def local_outputs(state: LocalState) -> dict[str, Any]:
+    """`terraform output -json` of the local workspace (the raw {name: {value: ...}} form)."""
+    if not (state.terraform_dir / "terraform.tfstate").is_file():
+        raise DeployError("no local infra outputs: run ./scripts/deploy.sh local (or --tf-only) first")
+    result = tfw.run(["output", "-json"], state.terraform_dir, check=False)
+    outputs = json.loads(result.stdout or "{}") if result.returncode == 0 else {}
+    if not outputs:
+        raise DeployError("no local infra outputs: run ./scripts/deploy.sh local (or --tf-only) first")
+    return outputs
+
+
+def sources_hash(layout: Layout, overrides: list[str]) -> str:
+    """Everything `sam build` reads: the template, function and layer sources, and the overrides."""
+    digest = hashlib.sha256()
+    digest.update("\0".join(overrides).encode())
+    files = [layout.template]
+    for folder in (layout.sam / "functions", layout.sam / "layers"):
+        files += sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
+        digest.update(str(path.relative_to(layout.root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def runtime_code_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((tooling.REPO_ROOT / "scripts" / "localcloud").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def sam_build(layout: Layout, state: LocalState, overrides: list[str], runner: StageRunner) -> str:
+    build_hash = sources_hash(layout, overrides)
+    built_template = state.build_dir / "template.yaml"
+    if built_template.is_file() and state.build_stamp.is_file() and state.build_stamp.read_text() == build_hash:
+        runner.say(f"    sources unchanged (sha256 {build_hash[:12]}): reusing {state.build_dir}")
+        return build_hash
+    state.root.mkdir(parents=True, exist_ok=True)
+    runner.run(
+        [
+            "sam",
+            "build",
+            "--template-file",
+            str(layout.template),
+            "--build-dir",
+            str(state.build_dir),
+            "--cached",
+            "--cache-dir",
+            str(state.cache_dir),
+            "--parallel",
+            "--parameter-overrides",
+            *overrides,
+        ],
+        cwd=layout.root,
+    )
+    state.build_stamp.write_text(build_hash)
+    return build_hash
+
+
+def start_runtime(state: LocalState, config: dict[str, Any], runner: StageRunner) -> int:
+    """Reuse the running runtime if it runs exactly this config; else (re)start it and wait until it answers."""
+    pid = runtime_pid(state)
+    if pid is not None and read_json(state.runtime_config) == config and _runtime_ready(state):
+        runner.say(f"    runtime pid {pid} already runs this build: kept")
+        return pid
+    if pid is not None:
+        runner.say(f"    stopping runtime pid {pid} (build or configuration changed)")
+        stop_process_group(pid, RUNTIME_MODULE)
+    for port in (state.api_port, state.lambda_port):
+        if _port_busy(port):
+            raise DeployError(
+                f"port {port} on {HOST} is already in use: stop what uses it or set TFSAM_API_PORT/TFSAM_LAMBDA_PORT"
+            )
+    state.runtime_config.write_text(json.dumps(config, indent=1))
+    env = tooling.tool_env()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tooling.REPO_ROOT / "scripts"), env.get("PYTHONPATH")) if p)
+    log = state.runtime_log.open("ab")
+    process = subprocess.Popen(
+        [str(tooling.VENV_BIN / "python"), "-m", RUNTIME_MODULE, "--config", str(state.runtime_config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=state.root,
+        start_new_session=True,  # its own process group (its workers join it): stop = one killpg, by this PID
+    )
+    log.close()
+    state.runtime_pid.write_text(f"{process.pid}\n")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = state.runtime_log.read_text(errors="replace").strip().splitlines()[-1:]
+            raise DeployError(f"the local runtime exited ({tail[0] if tail else 'no output'}); see {state.runtime_log}")
+        if _runtime_ready(state):
+            return process.pid
+        time.sleep(0.2)
+    raise DeployError(f"the local runtime did not answer within 60s; see {state.runtime_log}")
+
+
+def _port_busy(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def _runtime_ready(state: LocalState) -> bool:
+    try:
+        with urllib.request.urlopen(f"{state.lambda_url}/_local/status", timeout=2) as resp:  # noqa: S310
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def deploy_local(opts: Options, layout: Layout, runner: StageRunner) -> None:
+    state = LocalState.from_env()
+    state.root.mkdir(parents=True, exist_ok=True)
+    with runner.stage("emulator", f"moto server on {HOST} (state in {state.root})"):
+        emulator, fresh = ensure_emulator(state, runner)
+    if not opts.sam_only:
+        with runner.stage("terraform", "apply environments/local.tfvars to the emulator"):
+            apply_terraform(state, emulator.endpoint_url, fresh, runner, opts)
+        if opts.plan_only or opts.tf_only:
+            return
+    elif fresh:
+        raise DeployError("the emulator was not running, so the local infra is gone: run ./scripts/deploy.sh local")
+    with runner.stage("outputs", "sam_parameters from the local infra"):
+        outputs = local_outputs(state)
+        parameters = complete_parameters(sam_parameters_from_outputs(outputs), layout.template)
+        overrides = build_overrides(outputs, layout.template)
+    with runner.stage("build", f"sam build -> {state.build_dir}"):
+        build_hash = sam_build(layout, state, overrides, runner)
+    config = {
+        "template": str(state.build_dir / "template.yaml"),
+        "parameters": parameters,
+        "endpoint_url": emulator.endpoint_url,
+        "region": REGION,
+        "account": ACCOUNT_ID,
+        "api_port": state.api_port,
+        "lambda_port": state.lambda_port,
+        "state_dir": str(state.root),
+        "build_hash": build_hash,
+        # The runtime's own code: editing the local cloud restarts it like a new build would.
+        "runtime_hash": runtime_code_hash(),
+    }
+    with runner.stage("runtime", f"local runtime (API {state.api_url})"):
+        pid = start_runtime(state, config, runner)
+    local_sh = "./scripts/local.sh"
+    runner.say(
+        "\n".join(
+            [
+                "",
+                f"  API:        {state.api_url}   (e.g. curl {state.api_url}/health)",
+                f"  Emulator:   {emulator.endpoint_url}   (pid {emulator.pid})",
+                f"  Lambda API: {state.lambda_url}   (runtime pid {pid})",
+                f'  Next:       eval "$({local_sh} env)"; aws dynamodb scan --table-name {parameters.get("TableName")}',
+                f"              {local_sh} invoke ScheduledFunction | {local_sh} logs | {local_sh} stop",
+            ]
+        )
+    )

@@ -1,0 +1,96 @@
+"""The seam between the layers: Terraform's `sam_parameters` output -> `sam --parameter-overrides`.
+
+This is the ONE place that builds overrides, for real deploys, `sam build` and the local runtime alike.
+SAM CLI replaces (does not merge) samconfig's parameter_overrides with the CLI's (aws-sam-cli#2380), so we
+always pass the complete set, and we check it against the template's own Parameters before anything runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from deploylib.errors import DeployError
+
+# Values SAM CLI's CfnParameterOverridesType accepts without quoting (it splits on spaces and treats `"`/`\`
+# specially); everything else is double-quoted with `"` and `\` escaped.
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:,@+=#*-]+$")
+
+
+def template_parameters(template_path: Path) -> dict[str, dict[str, Any]]:
+    """The template's Parameters section, read with SAM CLI's own YAML loader (it knows !Ref/!Sub tags)."""
+    from samcli.yamlhelper import yaml_parse
+
+    try:
+        text = template_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DeployError(f"cannot read SAM template {template_path}: {exc.strerror}") from exc
+    template = yaml_parse(text) or {}
+    params = template.get("Parameters") or {}
+    if not isinstance(params, dict):
+        raise DeployError(f"{template_path}: Parameters must be a mapping")
+    return params
+
+
+def sam_parameters_from_outputs(outputs: Mapping[str, Any]) -> dict[str, str]:
+    """Pick `sam_parameters` out of `terraform output -json` (each output is {"value": ..., "type": ...})."""
+    entry = outputs.get("sam_parameters")
+    if entry is None:
+        raise DeployError(
+            "Terraform output 'sam_parameters' is missing: apply the infra first (./scripts/deploy.sh <env> --tf-only)"
+        )
+    value = entry.get("value") if isinstance(entry, Mapping) else None
+    if not isinstance(value, Mapping):
+        raise DeployError("Terraform output 'sam_parameters' is not a map: check terraform/outputs.tf")
+    return {str(k): _as_string(str(k), v) for k, v in value.items()}
+
+
+def _as_string(key: str, value: Any) -> str:
+    if isinstance(value, list | tuple):
+        # The contract says lists arrive comma-joined; accept a real list too, since CommaDelimitedList wants that.
+        return ",".join(str(v) for v in value)
+    if value is None:
+        raise DeployError(f"Terraform output sam_parameters.{key} is null: check terraform/outputs.tf")
+    return str(value)
+
+
+def complete_parameters(sam_parameters: Mapping[str, str], template_path: Path) -> dict[str, str]:
+    """The template's parameters, every one of them from Terraform; fail naming the first gap."""
+    declared = template_parameters(template_path)
+    missing = sorted(set(declared) - set(sam_parameters))
+    if missing:
+        raise DeployError(
+            f"Terraform output sam_parameters lacks {missing[0]} (needed by {template_path.name} Parameters"
+            + (f"; also missing: {', '.join(missing[1:])}" if len(missing) > 1 else "")
+            + "): add it to terraform/outputs.tf and re-apply"
+        )
+    extra = sorted(set(sam_parameters) - set(declared))
+    if extra:
+        raise DeployError(
+            f"Terraform output sam_parameters has {extra[0]}, which {template_path.name} does not declare: "
+            "add the parameter to the template or drop the key from terraform/outputs.tf"
+        )
+    return {key: sam_parameters[key] for key in declared}
+
+
+def quote_value(key: str, value: str) -> str:
+    """Quote one value the way SAM CLI's override parser (CfnParameterOverridesType) reads it back unchanged."""
+    if value and _PLAIN_VALUE.match(value):
+        return value
+    if "\\" in value:
+        # SAM CLI unescapes only \" \' and "\ ", so a backslash cannot round-trip; no Terraform id contains one.
+        raise DeployError(f"sam_parameters.{key} contains a backslash, which SAM CLI cannot take as an override")
+    escaped = value.replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def parameter_overrides(parameters: Mapping[str, str]) -> list[str]:
+    """`Key=Value` tokens for `--parameter-overrides` (one argv item each; no shell involved)."""
+    return [f"{key}={quote_value(key, value)}" for key, value in parameters.items()]
+
+
+def build_overrides(outputs: Mapping[str, Any], template_path: Path) -> list[str]:
+    """terraform output -json -> the complete, checked, safely quoted --parameter-overrides arguments."""
+    return parameter_overrides(complete_parameters(sam_parameters_from_outputs(outputs), template_path))
