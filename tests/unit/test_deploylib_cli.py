@@ -1,0 +1,246 @@
+"""deploy.sh end to end on its bad inputs and dry runs: the real script, run on a copy of this repo.
+
+Each test copies the deploy entry point, deploylib, the Terraform environments/backends and the SAM template
+into tmp_path (with the real .venv linked in), then breaks one thing. Every bad input must end as ONE line on
+stderr, a non-zero exit, and an unchanged tree (no .terraform, no plan, no build).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import tooling
+from deploylib.cli import Options, confirm_prod, parse_args
+from deploylib.errors import DeployError
+from deploylib.overrides import template_parameters
+
+REPO = tooling.REPO_ROOT
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "scripts").mkdir(parents=True)
+    shutil.copy2(REPO / "scripts" / "deploy.sh", root / "scripts" / "deploy.sh")
+    shutil.copy2(REPO / "scripts" / "tooling.py", root / "scripts" / "tooling.py")
+    shutil.copytree(
+        REPO / "scripts" / "deploylib", root / "scripts" / "deploylib", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(REPO / "terraform" / "environments", root / "terraform" / "environments")
+    shutil.copytree(REPO / "terraform" / "backends", root / "terraform" / "backends")
+    (root / "sam").mkdir()
+    shutil.copy2(REPO / "sam" / "template.yaml", root / "sam" / "template.yaml")
+    (root / ".venv").symlink_to(REPO / ".venv", target_is_directory=True)
+    return root
+
+
+def no_aws_env(**extra: str) -> dict[str, str]:
+    """A clean environment: no credentials anywhere, no instance metadata lookups."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("TFSAM_")}
+    env.update(
+        AWS_CONFIG_FILE="/nonexistent/aws-config",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials",
+        AWS_EC2_METADATA_DISABLED="true",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    env.update(extra)
+    return env
+
+
+def snapshot(root: Path) -> dict[str, float]:
+    return {str(p.relative_to(root)): p.stat().st_mtime for p in root.rglob("*") if ".venv" not in p.parts}
+
+
+def deploy(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(repo / "scripts" / "deploy.sh"), *args],
+        cwd=repo,
+        env=env or no_aws_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def assert_refused(repo: Path, result: subprocess.CompletedProcess[str], before: dict[str, float], msg: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("deploy.sh: error: ")
+    assert msg in lines[0]
+    assert snapshot(repo) == before, "a refused deploy must not create or change anything"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["qa"], "unknown environment 'qa': choose one of local, dev, staging, prod"),
+        ([], "the following arguments are required: env"),
+        (["dev", "--tf-only", "--sam-only"], "not allowed with argument"),
+        (["dev", "--plan", "--sam-only"], "--plan stops after terraform plan"),
+        (["dev", "--bogus"], "unrecognized arguments: --bogus"),
+        (["local", "--dry-run"], "--dry-run prints the commands of a real environment"),
+    ],
+)
+def test_bad_arguments(repo: Path, args: list[str], message: str) -> None:
+    before = snapshot(repo)
+    assert_refused(repo, deploy(repo, *args), before, message)
+
+
+def test_missing_tfvars(repo: Path) -> None:
+    (repo / "terraform" / "environments" / "staging.tfvars").unlink()
+    before = snapshot(repo)
+    assert_refused(repo, deploy(repo, "staging"), before, "terraform/environments/staging.tfvars not found")
+
+
+def test_missing_backend_config(repo: Path) -> None:
+    (repo / "terraform" / "backends" / "prod.s3.tfbackend").unlink()
+    before = snapshot(repo)
+    assert_refused(repo, deploy(repo, "prod", "--yes"), before, "terraform/backends/prod.s3.tfbackend not found")
+
+
+def test_missing_terraform(repo: Path) -> None:
+    terraform = shutil.which("terraform")
+    assert terraform is not None
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "terraform").exists())
+    before = snapshot(repo)
+    result = deploy(repo, "dev", env=no_aws_env(PATH=path))
+    assert_refused(repo, result, before, "terraform not found on PATH: run scripts/bootstrap.sh")
+
+
+def test_no_aws_credentials_for_a_real_environment(repo: Path) -> None:
+    before = snapshot(repo)
+    result = deploy(repo, "dev")
+    assert_refused(repo, result, before, "no AWS credentials for dev")
+    assert not (repo / "terraform" / ".terraform").exists()
+
+
+def test_sam_only_without_infra_outputs(repo: Path, tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text("{}")  # what `terraform output -json` prints for a state with nothing applied
+    before = snapshot(repo)
+    result = deploy(repo, "dev", "--sam-only", "--dry-run", env=no_aws_env(TFSAM_TF_OUTPUTS_FILE=str(outputs)))
+    assert_refused(repo, result, before, "no Terraform outputs for dev: the infra is not applied")
+    missing = tmp_path / "nope.json"
+    result = deploy(repo, "dev", "--sam-only", "--dry-run", env=no_aws_env(TFSAM_TF_OUTPUTS_FILE=str(missing)))
+    assert_refused(repo, result, before, f"TFSAM_TF_OUTPUTS_FILE={missing} does not exist")
+
+
+def full_outputs(template: Path, **changes: str | None) -> dict[str, object]:
+    params: dict[str, str | None] = {name: f"v-{name.lower()}" for name in template_parameters(template)}
+    params.update(SubnetIds="subnet-a,subnet-b", **changes)
+    return {
+        "sam_parameters": {"value": {k: v for k, v in params.items() if v is not None}},
+        "sam_artifacts_bucket": {"value": "tfsam-dev-sam-artifacts-123456789012"},
+        "app_stack_name": {"value": "tfsam-dev-app"},
+    }
+
+
+def test_a_terraform_output_missing_for_a_sam_parameter(repo: Path, tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(full_outputs(repo / "sam" / "template.yaml", DeadLetterQueueArn=None)))
+    before = snapshot(repo)
+    result = deploy(repo, "dev", "--sam-only", "--dry-run", env=no_aws_env(TFSAM_TF_OUTPUTS_FILE=str(outputs)))
+    assert_refused(repo, result, before, "Terraform output sam_parameters lacks DeadLetterQueueArn")
+
+
+def command_lines(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith(("terraform ", "(cd "))]
+
+
+@pytest.mark.parametrize("env_name", ["dev", "prod"])
+def test_dry_run_prints_the_exact_commands(repo: Path, env_name: str) -> None:
+    before = snapshot(repo)
+    result = deploy(repo, env_name, "--dry-run")  # no credentials needed: nothing runs
+    assert result.returncode == 0, result.stderr
+    placeholders = [f"{k}=<sam_parameters.{k}>" for k in template_parameters(repo / "sam" / "template.yaml")]
+    tf = "terraform -chdir=terraform"
+    assert command_lines(result.stdout) == [
+        f"{tf} init -input=false -reconfigure -backend-config=backends/{env_name}.s3.tfbackend",
+        f"{tf} plan -input=false -lock-timeout=10m -var-file=environments/{env_name}.tfvars -out={env_name}.tfplan",
+        f"{tf} apply -input=false -lock-timeout=10m {env_name}.tfplan",
+        f"{tf} output -json",
+        "(cd sam && " + shlex.join(["sam", "build", "--parameter-overrides", *placeholders]) + ")",
+        "(cd sam && "
+        + shlex.join(
+            [
+                "sam",
+                "deploy",
+                "--config-env",
+                env_name,
+                "--stack-name",
+                "<app_stack_name>",
+                "--s3-bucket",
+                "<sam_artifacts_bucket>",
+                "--no-fail-on-empty-changeset",
+                "--parameter-overrides",
+                *placeholders,
+            ]
+        )
+        + ")",
+    ]
+    assert snapshot(repo) == before
+
+
+def test_dry_run_with_the_infra_jobs_outputs_prints_real_values(repo: Path, tmp_path: Path) -> None:
+    template = repo / "sam" / "template.yaml"
+    outputs = tmp_path / "outputs.json"
+    data = full_outputs(template)
+    outputs.write_text(json.dumps(data))
+    result = deploy(
+        repo, "staging", "--sam-only", "--yes", "--dry-run", env=no_aws_env(TFSAM_TF_OUTPUTS_FILE=str(outputs))
+    )
+    assert result.returncode == 0, result.stderr
+    lines = command_lines(result.stdout)
+    assert len(lines) == 2, result.stdout  # --sam-only: no terraform at all
+    values = data["sam_parameters"]["value"]  # type: ignore[index]
+    tokens = [f"{k}={v}" for k, v in values.items()]
+    assert (
+        lines[1]
+        == "(cd sam && "
+        + shlex.join(
+            [
+                "sam",
+                "deploy",
+                "--config-env",
+                "staging",
+                "--stack-name",
+                "tfsam-dev-app",
+                "--s3-bucket",
+                "tfsam-dev-sam-artifacts-123456789012",
+                "--no-fail-on-empty-changeset",
+                "--no-confirm-changeset",
+                "--parameter-overrides",
+                *tokens,
+            ]
+        )
+        + ")"
+    )
+
+
+def test_prod_asks_and_refuses_without_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    with pytest.raises(DeployError, match="re-run with --yes"):
+        confirm_prod(Options("prod"))
+    confirm_prod(Options("prod", yes=True))
+    confirm_prod(Options("dev"))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda _prompt: "no")
+    with pytest.raises(DeployError, match="cancelled"):
+        confirm_prod(Options("prod"))
+    monkeypatch.setattr("builtins.input", lambda _prompt: "prod")
+    confirm_prod(Options("prod"))
+
+
+def test_parse_args_flags() -> None:
+    assert parse_args(["prod", "--tf-only", "--plan", "--yes"]) == Options(
+        "prod", tf_only=True, plan_only=True, yes=True
+    )
+    assert parse_args(["local", "--sam-only"]) == Options("local", sam_only=True)
