@@ -580,10 +580,13 @@ data "aws_iam_policy_document" "infra_deployer_services" {
   }
 
   statement {
-    sid       = "ArtifactBucket"
-    effect    = "Allow"
-    actions   = ["s3:CreateBucket", "s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:Get*", "s3:ListBucket", "s3:Put*"]
-    resources = [aws_s3_bucket.artifacts.arn, "arn:${local.partition}:s3:::${local.prefix}-sam-artifacts-*"]
+    sid     = "ArtifactBucket"
+    effect  = "Allow"
+    actions = ["s3:CreateBucket", "s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:Get*", "s3:ListBucket", "s3:Put*"]
+    # The exact bucket ARN only: a "<prefix>-sam-artifacts-*" pattern would also match every OBJECT ARN in it
+    # (s3:PutObject on the app layer's packages) and look-alike buckets of other accounts (S3 ARNs carry no
+    # account). tests/reliability/test_iam_policies.py pins both.
+    resources = [aws_s3_bucket.artifacts.arn]
   }
 
   statement {

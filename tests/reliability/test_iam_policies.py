@@ -1,0 +1,456 @@
+"""Least privilege of the rendered IAM policies: what each role must be able to do, and what it must not.
+
+The documents come from ``terraform show -json`` of the tier's local cloud (every ARN resolved as AWS gets it)
+and are judged by ``iamcheck.evaluator`` (the emulator cannot enforce resource-level policies). "Must allow"
+rows are the calls the code makes (service/dal, Powertools idempotency, the ESM, sam deploy, terraform apply);
+"must deny" rows are the abuse a compromised function or CI job would try.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from iamcheck.evaluator import ContextValue, PolicySet, Request
+from iamcheck.rendered import RoleDocuments, outputs_from_show
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("localcloud-reliability")]
+
+REGION = "ap-northeast-1"
+ACCOUNT = "123456789012"
+OTHER_ACCOUNT = "210987654321"
+PREFIX = "tfsam-local"
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    action: str
+    resource: str
+    context: dict[str, ContextValue] = field(default_factory=dict)
+
+    def request(self) -> Request:
+        return Request(self.action, self.resource, self.context)
+
+
+@dataclass(frozen=True)
+class Arns:
+    """The deployed names, from the Terraform outputs (never rebuilt by hand where an output exists)."""
+
+    outputs: dict[str, Any]
+
+    @property
+    def table(self) -> str:
+        return str(self.outputs["table_arn"])
+
+    def index(self, name: str) -> str:
+        return f"{self.table}/index/{name}"
+
+    @property
+    def stream(self) -> str:
+        return str(self.outputs["table_stream_arn"])
+
+    @property
+    def dlq(self) -> str:
+        return str(self.outputs["dead_letter_queue_arn"])
+
+    @property
+    def vpc_id(self) -> str:
+        return str(self.outputs["vpc_id"])
+
+    @property
+    def vpc(self) -> str:
+        return f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/{self.vpc_id}"
+
+    @property
+    def subnets(self) -> list[str]:
+        return [f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/{s}" for s in self.outputs["private_subnet_ids"]]
+
+    @property
+    def security_group(self) -> str:
+        return f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{self.outputs['lambda_security_group_id']}"
+
+    @property
+    def bucket(self) -> str:
+        return f"arn:aws:s3:::{self.outputs['sam_artifacts_bucket']}"
+
+    def role(self, short: str) -> str:
+        return str(self.outputs[f"{short}_role_arn"])
+
+    @staticmethod
+    def function(name: str) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+    @staticmethod
+    def log_stream(group: str) -> str:
+        return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:log-stream:2026/11/21/[$LATEST]abc"
+
+    @staticmethod
+    def other_table(name: str = "tfsam-dev-data", account: str = ACCOUNT) -> str:
+        return f"arn:aws:dynamodb:{REGION}:{account}:table/{name}"
+
+
+@pytest.fixture(scope="module")
+def arns(terraform_show: dict[str, Any]) -> Arns:
+    return Arns(outputs_from_show(terraform_show))
+
+
+def keys(*leading: str) -> dict[str, ContextValue]:
+    return {"dynamodb:LeadingKeys": list(leading)}
+
+
+ENI = f"arn:aws:ec2:{REGION}:{ACCOUNT}:network-interface/eni-0123456789abcdef0"
+OTHER_SUBNET = f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/subnet-0ffffffffffffffff"
+OTHER_VPC = f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/vpc-0ffffffffffffffff"
+
+
+def table_rows(a: Arns, fn: str) -> tuple[list[Case], list[Case]]:
+    """(must allow, must deny) for one function role."""
+    own_logs = a.log_stream(f"/aws/lambda/{PREFIX}-{fn}")
+    other_fn = "api" if fn != "api" else "processor"
+    common_allow = [
+        Case("write own logs", "logs:PutLogEvents", own_logs),
+        Case("create own log stream", "logs:CreateLogStream", own_logs),
+        Case("x-ray segments", "xray:PutTraceSegments", "*"),
+        *[Case(f"ENI in own subnet {s[-6:]}", "ec2:CreateNetworkInterface", s) for s in a.subnets],
+        Case("ENI with own security group", "ec2:CreateNetworkInterface", a.security_group),
+        Case("new ENI resource", "ec2:CreateNetworkInterface", ENI),
+        Case("delete ENI in own VPC", "ec2:DeleteNetworkInterface", ENI, {"ec2:Vpc": a.vpc}),
+        Case("describe ENIs", "ec2:DescribeNetworkInterfaces", "*"),
+    ]
+    common_deny = [
+        Case("another function's logs", "logs:PutLogEvents", a.log_stream(f"/aws/lambda/{PREFIX}-{other_fn}")),
+        Case("create log groups (Terraform owns them)", "logs:CreateLogGroup", a.log_stream("/aws/lambda/x")),
+        Case("delete own log group", "logs:DeleteLogGroup", own_logs),
+        Case("ENI in a foreign subnet", "ec2:CreateNetworkInterface", OTHER_SUBNET),
+        Case("delete ENI of another VPC", "ec2:DeleteNetworkInterface", ENI, {"ec2:Vpc": OTHER_VPC}),
+        Case("run instances", "ec2:RunInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*"),
+        Case("open security groups", "ec2:AuthorizeSecurityGroupIngress", a.security_group),
+        Case("delete the table", "dynamodb:DeleteTable", a.table),
+        Case("reconfigure the table", "dynamodb:UpdateTable", a.table),
+        Case("export the table", "dynamodb:ExportTableToPointInTime", a.table),
+        Case("another table", "dynamodb:GetItem", a.other_table(), keys("ITEM#1")),
+        Case("another account's table", "dynamodb:GetItem", a.other_table(f"{PREFIX}-data", OTHER_ACCOUNT)),
+        Case("iam pass role", "iam:PassRole", a.role(fn)),
+        Case("iam put role policy on itself", "iam:PutRolePolicy", a.role(fn)),
+        Case("iam create user", "iam:CreateUser", f"arn:aws:iam::{ACCOUNT}:user/x"),
+        Case("assume the deployer", "sts:AssumeRole", a.role("infra_deployer")),
+        Case("invoke other functions", "lambda:InvokeFunction", a.function(f"{PREFIX}-{other_fn}")),
+        Case("change own code", "lambda:UpdateFunctionCode", a.function(f"{PREFIX}-{fn}")),
+        Case("read deployment artifacts", "s3:GetObject", f"{a.bucket}/app/template.yaml"),
+        Case("kms decrypt", "kms:Decrypt", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234"),
+    ]
+    if fn == "api":
+        allow = [
+            Case("get an item", "dynamodb:GetItem", a.table, keys("ITEM#1")),
+            Case("get stats", "dynamodb:GetItem", a.table, keys("STATS#Item")),
+            Case("query user orders", "dynamodb:Query", a.table, keys("USER#1")),
+            Case("query GSI1", "dynamodb:Query", a.index("GSI1")),
+            Case("query EntityTypeIndex", "dynamodb:Query", a.index("EntityTypeIndex")),
+            Case("create item", "dynamodb:PutItem", a.table, keys("ITEM#1")),
+            Case("create user", "dynamodb:PutItem", a.table, keys("USER#1")),
+            Case("update item", "dynamodb:UpdateItem", a.table, keys("ITEM#1")),
+            Case("update order", "dynamodb:UpdateItem", a.table, keys("USER#1")),
+            Case("delete item", "dynamodb:DeleteItem", a.table, keys("ITEM#1")),
+            Case("order: user exists check", "dynamodb:ConditionCheckItem", a.table, keys("USER#1")),
+        ]
+        deny = [
+            Case("forge stats", "dynamodb:PutItem", a.table, keys("STATS#Item")),
+            Case("bump stats", "dynamodb:UpdateItem", a.table, keys("STATS#Order")),
+            Case("forge ledger", "dynamodb:PutItem", a.table, keys("LEDGER#evt")),
+            Case("delete ledger", "dynamodb:DeleteItem", a.table, keys("LEDGER#evt")),
+            Case("forge idempotency record", "dynamodb:PutItem", a.table, keys("IDEMPOTENCY#scheduled")),
+            Case("case-mangled partition", "dynamodb:PutItem", a.table, keys("item#1")),
+            Case("mixed batch", "dynamodb:BatchWriteItem", a.table, keys("ITEM#1", "STATS#Item")),
+            Case("scan the table", "dynamodb:Scan", a.table),
+            Case("write another table", "dynamodb:PutItem", a.other_table(), keys("ITEM#1")),
+            Case("read the stream", "dynamodb:GetRecords", a.stream),
+            Case("write the DLQ", "sqs:SendMessage", a.dlq),
+        ]
+    elif fn == "processor":
+        foreign_stream = a.stream.replace(f":{ACCOUNT}:", f":{OTHER_ACCOUNT}:")
+        recreated_stream = a.stream.rsplit("/", 1)[0] + "/2030-01-01T00:00:00.000"
+        allow = [
+            Case("describe own stream", "dynamodb:DescribeStream", a.stream),
+            Case("shard iterator", "dynamodb:GetShardIterator", a.stream),
+            Case("get records", "dynamodb:GetRecords", a.stream),
+            Case("list streams", "dynamodb:ListStreams", "*"),
+            Case("stats update (transaction part)", "dynamodb:UpdateItem", a.table, keys("STATS#Item")),
+            Case("ledger put (transaction part)", "dynamodb:PutItem", a.table, keys("LEDGER#evt-1")),
+            Case("ledger condition check", "dynamodb:ConditionCheckItem", a.table, keys("LEDGER#evt-1")),
+            Case("read stats", "dynamodb:GetItem", a.table, keys("STATS#Order")),
+            Case("on-failure destination", "sqs:SendMessage", a.dlq),
+        ]
+        deny = [
+            Case("another account's stream (not configured)", "dynamodb:GetRecords", foreign_stream),
+            Case("another table's stream", "dynamodb:GetRecords", f"{a.other_table()}/stream/2026-01-01T00:00:00.000"),
+            Case("a later stream of a recreated table", "dynamodb:GetRecords", recreated_stream),
+            Case("write an entity", "dynamodb:PutItem", a.table, keys("ITEM#1")),
+            Case("modify a user", "dynamodb:UpdateItem", a.table, keys("USER#1")),
+            Case("delete stats", "dynamodb:DeleteItem", a.table, keys("STATS#Item")),
+            Case("delete ledger", "dynamodb:DeleteItem", a.table, keys("LEDGER#evt-1")),
+            Case("idempotency records", "dynamodb:PutItem", a.table, keys("IDEMPOTENCY#scheduled")),
+            Case("mixed keys", "dynamodb:UpdateItem", a.table, keys("STATS#Item", "ITEM#1")),
+            Case("scan", "dynamodb:Scan", a.table),
+            Case("query entities", "dynamodb:Query", a.table, keys("USER#1")),
+            Case("read the DLQ", "sqs:ReceiveMessage", a.dlq),
+            Case("purge the DLQ", "sqs:PurgeQueue", a.dlq),
+            Case("another queue", "sqs:SendMessage", a.dlq.replace("processor-dlq", "other")),
+        ]
+    else:
+        allow = [
+            Case("count by EntityTypeIndex", "dynamodb:Query", a.index("EntityTypeIndex")),
+            Case("count orders by status", "dynamodb:Query", a.index("GSI1")),
+            Case("scan for expired rows", "dynamodb:Scan", a.table),
+            Case("read stats", "dynamodb:GetItem", a.table, keys("STATS#Item")),
+            Case("rewrite stats", "dynamodb:PutItem", a.table, keys("STATS#Order")),
+            Case("delete an expired item", "dynamodb:DeleteItem", a.table, keys("ITEM#1")),
+            Case("delete an expired user", "dynamodb:DeleteItem", a.table, keys("USER#1")),
+            Case("batch delete expired", "dynamodb:BatchWriteItem", a.table, keys("ITEM#1", "USER#2")),
+            Case("idempotency put", "dynamodb:PutItem", a.table, keys("IDEMPOTENCY#scheduled")),
+            Case("idempotency get", "dynamodb:GetItem", a.table, keys("IDEMPOTENCY#scheduled")),
+            Case("idempotency update", "dynamodb:UpdateItem", a.table, keys("IDEMPOTENCY#scheduled")),
+            Case("idempotency delete", "dynamodb:DeleteItem", a.table, keys("IDEMPOTENCY#scheduled")),
+        ]
+        deny = [
+            Case("create entities", "dynamodb:PutItem", a.table, keys("ITEM#1")),
+            Case("modify users", "dynamodb:UpdateItem", a.table, keys("USER#1")),
+            Case("delete stats", "dynamodb:DeleteItem", a.table, keys("STATS#Item")),
+            Case("forge ledger", "dynamodb:PutItem", a.table, keys("LEDGER#evt")),
+            Case("another idempotency partition", "dynamodb:PutItem", a.table, keys("IDEMPOTENCY#api")),
+            Case("batch with a stats key", "dynamodb:BatchWriteItem", a.table, keys("ITEM#1", "STATS#Item")),
+            Case("read the stream", "dynamodb:GetRecords", a.stream),
+            Case("write the DLQ", "sqs:SendMessage", a.dlq),
+        ]
+    return allow + common_allow, deny + common_deny
+
+
+def app_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
+    stack = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{PREFIX}-app/0f1e2d3c-aaaa-bbbb-cccc-0123456789ab"
+    own_fn = a.function(f"{PREFIX}-api")
+    to_lambda = {"iam:PassedToService": "lambda.amazonaws.com"}
+    apigw = f"arn:aws:apigateway:{REGION}::"
+    allow = [
+        Case("change set on the app stack", "cloudformation:CreateChangeSet", stack),
+        Case("execute change set", "cloudformation:ExecuteChangeSet", stack),
+        Case(
+            "SAM transform",
+            "cloudformation:CreateChangeSet",
+            f"arn:aws:cloudformation:{REGION}:aws:transform/Serverless-2016-10-31",
+        ),
+        Case("validate template", "cloudformation:ValidateTemplate", "*"),
+        Case("update function code", "lambda:UpdateFunctionCode", own_fn),
+        Case("create function in the VPC", "lambda:CreateFunction", own_fn, {"lambda:VpcIds": a.vpc_id}),
+        Case("publish layer", "lambda:PublishLayerVersion", f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{PREFIX}-common"),
+        Case(
+            "ESM for own function",
+            "lambda:CreateEventSourceMapping",
+            "*",
+            {"lambda:FunctionArn": a.function(f"{PREFIX}-processor")},
+        ),
+        Case("pass api role to lambda", "iam:PassRole", a.role("api"), to_lambda),
+        Case("pass processor role to lambda", "iam:PassRole", a.role("processor"), to_lambda),
+        Case("upload artifact", "s3:PutObject", f"{a.bucket}/abc.zip"),
+        Case("list artifact bucket", "s3:ListBucket", a.bucket),
+        Case("create REST API", "apigateway:POST", f"{apigw}/restapis"),
+        Case("schedule rule", "events:PutRule", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{PREFIX}-daily"),
+        Case("vpc lookups", "ec2:DescribeSubnets", "*"),
+    ]
+    deny = [
+        Case("create VPC", "ec2:CreateVpc", "*"),
+        Case("delete subnet", "ec2:DeleteSubnet", a.subnets[0]),
+        Case("open SG ingress", "ec2:AuthorizeSecurityGroupIngress", a.security_group),
+        Case("run instances", "ec2:RunInstances", "*"),
+        Case("create role", "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-x"),
+        Case("edit function role policy", "iam:PutRolePolicy", a.role("api")),
+        Case("attach admin to function role", "iam:AttachRolePolicy", a.role("api")),
+        Case("pass infra-deployer role", "iam:PassRole", a.role("infra_deployer"), to_lambda),
+        Case("pass function role to EC2", "iam:PassRole", a.role("api"), {"iam:PassedToService": "ec2.amazonaws.com"}),
+        Case("delete the table", "dynamodb:DeleteTable", a.table),
+        Case("write table data", "dynamodb:PutItem", a.table, keys("STATS#Item")),
+        Case("another stack", "cloudformation:DeleteStack", stack.replace(f"{PREFIX}-app", "tfsam-prod-app")),
+        Case("the infra's stacks", "cloudformation:UpdateStack", stack.replace(f"{PREFIX}-app", f"{PREFIX}-other")),
+        Case("another env's function", "lambda:UpdateFunctionCode", a.function("tfsam-prod-api")),
+        Case("function out of the VPC", "lambda:CreateFunction", own_fn),
+        Case("function into another VPC", "lambda:UpdateFunctionConfiguration", own_fn, {"lambda:VpcIds": "vpc-0bad"}),
+        Case("invoke functions", "lambda:InvokeFunction", own_fn),
+        Case(
+            "ESM for another env",
+            "lambda:CreateEventSourceMapping",
+            "*",
+            {"lambda:FunctionArn": a.function("tfsam-prod-processor")},
+        ),
+        Case("ESM without a function", "lambda:CreateEventSourceMapping", "*"),
+        Case("API Gateway account settings", "apigateway:PATCH", f"{apigw}/account"),
+        Case("delete artifacts", "s3:DeleteObject", f"{a.bucket}/abc.zip"),
+        Case("another bucket", "s3:PutObject", "arn:aws:s3:::tfsam-prod-sam-artifacts-123456789012/x"),
+        Case("log groups", "logs:DeleteLogGroup", a.log_stream(f"/aws/lambda/{PREFIX}-api")),
+        Case("kms", "kms:ScheduleKeyDeletion", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234"),
+        Case("the DLQ", "sqs:DeleteQueue", a.dlq),
+    ]
+    return allow, deny
+
+
+def infra_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
+    in_region = {"aws:RequestedRegion": REGION}
+    logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{PREFIX}-api"
+    allow = [
+        Case("create VPC in region", "ec2:CreateVpc", "*", in_region),
+        Case("describe EC2 in region", "ec2:DescribeVpcs", "*", in_region),
+        Case("create table", "dynamodb:CreateTable", a.table),
+        Case("table PITR", "dynamodb:UpdateContinuousBackups", a.table),
+        Case("stream resource policy", "dynamodb:PutResourcePolicy", a.stream),
+        Case("create function role", "iam:CreateRole", a.role("api")),
+        Case("put function role policy", "iam:PutRolePolicy", a.role("processor")),
+        Case(
+            "GitHub OIDC provider",
+            "iam:CreateOpenIDConnectProvider",
+            f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com",
+        ),
+        Case("DLQ", "sqs:CreateQueue", a.dlq),
+        Case("artifact bucket", "s3:CreateBucket", a.bucket),
+        Case("artifact bucket encryption", "s3:PutEncryptionConfiguration", a.bucket),
+        Case("function log group", "logs:CreateLogGroup", logs),
+        Case("alarm", "cloudwatch:PutMetricAlarm", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{PREFIX}-api-errors"),
+        Case("tagged KMS key", "kms:CreateKey", "*", {"aws:RequestTag/environment": "local"}),
+        Case("alarm topic", "sns:CreateTopic", f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-alarms"),
+    ]
+    deny = [
+        Case("EC2 in another region", "ec2:CreateVpc", "*", {"aws:RequestedRegion": "us-east-1"}),
+        Case("EC2 without region context", "ec2:CreateVpc", "*"),
+        Case("run instances", "ec2:RunInstances", "*", in_region),
+        Case("another env's table", "dynamodb:DeleteTable", a.other_table("tfsam-prod-data")),
+        Case("table data", "dynamodb:PutItem", a.table, keys("STATS#Item")),
+        Case("table scan", "dynamodb:Scan", a.table),
+        Case("stream records", "dynamodb:GetRecords", a.stream),
+        Case("another env's role", "iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/tfsam-prod-api-role"),
+        Case("an unprefixed admin role", "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/admin"),
+        Case("users", "iam:CreateUser", f"arn:aws:iam::{ACCOUNT}:user/ci"),
+        Case("access keys", "iam:CreateAccessKey", f"arn:aws:iam::{ACCOUNT}:user/ci"),
+        Case("managed policies", "iam:CreatePolicyVersion", f"arn:aws:iam::{ACCOUNT}:policy/x"),
+        Case(
+            "another OIDC provider",
+            "iam:CreateOpenIDConnectProvider",
+            f"arn:aws:iam::{ACCOUNT}:oidc-provider/evil.example",
+        ),
+        Case("another env's queue", "sqs:DeleteQueue", f"arn:aws:sqs:{REGION}:{ACCOUNT}:tfsam-prod-processor-dlq"),
+        Case("queue messages", "sqs:ReceiveMessage", a.dlq),
+        Case("another bucket", "s3:DeleteBucket", "arn:aws:s3:::tfsam-prod-sam-artifacts-123456789012"),
+        Case("artifact objects (the app layer's packages)", "s3:PutObject", f"{a.bucket}/abc.zip"),
+        Case("read artifact objects", "s3:GetObject", f"{a.bucket}/abc.zip"),
+        Case("a look-alike bucket of anyone", "s3:PutBucketPolicy", "arn:aws:s3:::tfsam-local-sam-artifacts-evil"),
+        Case("other log groups", "logs:DeleteLogGroup", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/other"),
+        Case("untagged KMS key", "kms:CreateKey", "*", {"aws:RequestTag/environment": "prod"}),
+        Case(
+            "another env's key",
+            "kms:ScheduleKeyDeletion",
+            f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1",
+            {"aws:ResourceTag/environment": "prod", "aws:ResourceTag/project": "tfsam"},
+        ),
+        Case(
+            "kms decrypt",
+            "kms:Decrypt",
+            f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1",
+            {"aws:ResourceTag/environment": "local", "aws:ResourceTag/project": "tfsam"},
+        ),
+        Case("function code", "lambda:UpdateFunctionCode", a.function(f"{PREFIX}-api")),
+        Case(
+            "the app stack",
+            "cloudformation:DeleteStack",
+            f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{PREFIX}-app/x",
+        ),
+    ]
+    return allow, deny
+
+
+# Known gaps, each a real finding with its reason; strict, so fixing one turns the test red until removed here.
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
+
+Rows = Callable[[Arns], tuple[list[Case], list[Case]]]
+ROLES: dict[str, tuple[str, Rows]] = {
+    "api": (f"{PREFIX}-api-role", lambda a: table_rows(a, "api")),
+    "processor": (f"{PREFIX}-processor-role", lambda a: table_rows(a, "processor")),
+    "scheduled": (f"{PREFIX}-scheduled-role", lambda a: table_rows(a, "scheduled")),
+    "app-deployer": (f"{PREFIX}-app-deployer", app_deployer_rows),
+    "infra-deployer": (f"{PREFIX}-infra-deployer", infra_deployer_rows),
+}
+
+
+def _policies(roles: dict[str, RoleDocuments], role_name: str) -> PolicySet:
+    role = roles[role_name]
+    assert not role.managed, f"{role_name} has managed policies the tables do not cover: {role.managed}"
+    return PolicySet(role.inline)
+
+
+@pytest.mark.parametrize("role_key", list(ROLES))
+def test_role_allows_what_the_code_needs(role_key: str, rendered_roles: dict[str, RoleDocuments], arns: Arns) -> None:
+    role_name, rows = ROLES[role_key]
+    policies = _policies(rendered_roles, role_name)
+    allow, _ = rows(arns)
+    refused = [
+        f"{c.label}: {c.action} on {c.resource} {c.context}"
+        for c in allow
+        if not policies.evaluate(c.request()).allowed
+    ]
+    assert not refused, f"{role_name} refuses calls the product makes:\n" + "\n".join(refused)
+
+
+@pytest.mark.parametrize("role_key", list(ROLES))
+def test_role_denies_abuse(role_key: str, rendered_roles: dict[str, RoleDocuments], arns: Arns) -> None:
+    role_name, rows = ROLES[role_key]
+    policies = _policies(rendered_roles, role_name)
+    _, deny = rows(arns)
+    assert len(deny) >= 20, f"{role_key}: at least 20 must-deny rows"
+    leaks = []
+    for case in deny:
+        evaluation = policies.evaluate(case.request())
+        if evaluation.allowed and (role_key, case.label) not in KNOWN_GAPS:
+            leaks.append(f"{case.label}: {case.action} on {case.resource} allowed by {evaluation.allowed_by}")
+    assert not leaks, f"{role_name} allows what it must not:\n" + "\n".join(leaks)
+    stale = [
+        label
+        for (key, label) in KNOWN_GAPS
+        if key == role_key and not any(c.label == label and policies.evaluate(c.request()).allowed for c in deny)
+    ]
+    assert not stale, f"known gaps that are fixed now (remove them from KNOWN_GAPS): {stale}"
+
+
+def test_function_roles_trust_only_lambda_of_this_account(rendered_roles: dict[str, RoleDocuments]) -> None:
+    for fn in ("api", "processor", "scheduled"):
+        trust = PolicySet({"trust": rendered_roles[f"{PREFIX}-{fn}-role"].trust})
+
+        def may(
+            principal: dict[str, str], account: str, action: str = "sts:AssumeRole", trust: PolicySet = trust
+        ) -> bool:
+            return trust.evaluate(Request(action, "*", {"aws:SourceAccount": account}, principal)).allowed
+
+        assert may({"Service": "lambda.amazonaws.com"}, ACCOUNT)
+        assert not may({"Service": "lambda.amazonaws.com"}, OTHER_ACCOUNT)
+        assert not may({"Service": "ec2.amazonaws.com"}, ACCOUNT)
+        assert not may({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, ACCOUNT)
+        assert not may({"Service": "lambda.amazonaws.com"}, ACCOUNT, "sts:AssumeRoleWithWebIdentity")
+
+
+@pytest.mark.parametrize(("role", "github_env"), [("app-deployer", "local"), ("infra-deployer", "local")])
+def test_ci_roles_trust_only_this_repo_environment(
+    rendered_roles: dict[str, RoleDocuments], role: str, github_env: str
+) -> None:
+    trust = PolicySet({"trust": rendered_roles[f"{PREFIX}-{role}"].trust})
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+
+    def may(sub: str, aud: str = "sts.amazonaws.com", principal: str = provider) -> bool:
+        context = {"token.actions.githubusercontent.com:sub": sub, "token.actions.githubusercontent.com:aud": aud}
+        return trust.evaluate(Request("sts:AssumeRoleWithWebIdentity", "*", context, {"Federated": principal})).allowed
+
+    assert may(f"repo:tfsam-org/tfsam:environment:{github_env}")
+    assert not may("repo:tfsam-org/tfsam:environment:prod")
+    assert not may("repo:tfsam-org/tfsam:ref:refs/heads/main")
+    assert not may("repo:tfsam-org/tfsam:pull_request")
+    assert not may(f"repo:attacker/tfsam:environment:{github_env}")
+    assert not may(f"repo:tfsam-org/tfsam:environment:{github_env}", aud="https://example.com")
+    assert not may(
+        f"repo:tfsam-org/tfsam:environment:{github_env}",
+        principal=f"arn:aws:iam::{OTHER_ACCOUNT}:oidc-provider/token.actions.githubusercontent.com",
+    )
