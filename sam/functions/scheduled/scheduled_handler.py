@@ -13,11 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from service import keys
 from service.dal.client import dynamodb_client
@@ -42,6 +37,9 @@ def _run(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @functools.cache
 def _idempotent_run() -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     # Built on first use: the persistence layer needs settings and a client, which import time should not pay.
+    # Its module imports boto3 at the top (~130 ms), so it is imported here too, next to the client it wraps.
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent
+
     settings = get_settings()
     persistence = DynamoDBPersistenceLayer(
         table_name=settings.table_name,

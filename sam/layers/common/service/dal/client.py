@@ -1,24 +1,28 @@
 """Lazily created DynamoDB client and (de)serialisation helpers.
 
-The client is created on first use, not at import: import time is cold-start time for every function, and
-tests can start their AWS mock before anything talks to DynamoDB. The endpoint honours boto3's standard
-``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL`` variables, which the local cloud uses.
+Nothing AWS-related is imported or created at import: import time is cold-start time for every function
+(boto3/botocore alone are ~130 ms), and tests can start their AWS mock before anything talks to DynamoDB.
+The SDK is loaded, patched for X-Ray and the client created on the first call, then reused. The endpoint
+honours boto3's standard ``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL`` variables (the local cloud).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 
 @functools.cache
 def dynamodb_client() -> Any:
+    # Imported here, not at module level: the data layer stays importable without Powertools configured
+    # (the Logger/Metrics singletons read their environment when service.observability is first imported).
+    from service.observability import trace_aws_sdk
+
+    trace_aws_sdk()  # before the client exists, so its very first call is traced
     import boto3
     from botocore.config import Config
 
@@ -32,14 +36,30 @@ def reset_client() -> None:
     dynamodb_client.cache_clear()
 
 
+@functools.cache
+def _serializer() -> TypeSerializer:
+    from boto3.dynamodb.types import TypeSerializer
+
+    return TypeSerializer()
+
+
+@functools.cache
+def _deserializer() -> TypeDeserializer:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
+
+
 def to_ddb(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in item.items() if value is not None}
+    serializer = _serializer()
+    return {name: serializer.serialize(value) for name, value in item.items() if value is not None}
 
 
 def from_ddb(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if item is None:
         return None
-    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+    deserializer = _deserializer()
+    return {name: deserializer.deserialize(value) for name, value in item.items()}
 
 
 def error_code(exc: Exception) -> str:
