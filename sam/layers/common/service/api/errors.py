@@ -51,6 +51,12 @@ def register(app: APIGatewayRestResolver) -> None:
             HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "request failed validation", problems
         )
 
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_utf8(_exc: UnicodeDecodeError) -> Response:
+        # A base64-encoded (isBase64Encoded) body that is not UTF-8 fails inside Powertools' body decoding,
+        # before validation: the client's mistake, so 400 like any other unparseable body (never a 500).
+        return error_response(HTTPStatus.BAD_REQUEST, "invalid_json", "request body is not valid UTF-8 JSON")
+
     @app.exception_handler(RequestUnsupportedContentType)
     def _content_type(_exc: RequestUnsupportedContentType) -> Response:
         return error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send application/json")
