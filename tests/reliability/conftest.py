@@ -85,8 +85,36 @@ def isolated_env(root: Path) -> dict[str, str]:
     return env
 
 
+ATTACH_ENV = "TFSAM_RELIABILITY_ATTACH"
+
+
+def _attach(root: Path) -> LocalCloud:
+    """A cloud someone already deployed with TFSAM_LOCAL_DIR=root (iterating on the tier; never stopped here)."""
+    config = json.loads((root / "runtime.json").read_text())
+    env = dict(os.environ)
+    env.update(
+        {
+            "TFSAM_LOCAL_DIR": str(root),
+            "TFSAM_API_PORT": str(config["api_port"]),
+            "TFSAM_LAMBDA_PORT": str(config["lambda_port"]),
+        }
+    )
+    return LocalCloud(
+        root=root,
+        env=env,
+        api_url=f"http://127.0.0.1:{config['api_port']}",
+        lambda_url=f"http://127.0.0.1:{config['lambda_port']}",
+        endpoint_url=str(config["endpoint_url"]),
+        outputs=tfw.outputs(root / "terraform"),
+    )
+
+
 @pytest.fixture(scope="session")
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """The tier's cloud. ``TFSAM_RELIABILITY_ATTACH=<state dir>`` reuses a running one (developer loop)."""
+    if os.environ.get(ATTACH_ENV):
+        yield _attach(Path(os.environ[ATTACH_ENV]).resolve())
+        return
     root = tmp_path_factory.mktemp("reliability-cloud")
     env = isolated_env(root)
     run = subprocess.run(
