@@ -211,6 +211,11 @@ class LocalRuntime:
         self._servers.append(server)
         threading.Thread(target=server.serve_forever, name=f"http:{port}", daemon=True).start()
 
+    def start_workers(self) -> None:
+        """Every execution environment up front: their PIDs are known from the start and stop together."""
+        for worker in self.workers.values():
+            worker.start()
+
     def start_http(self) -> None:
         from flask import Response
         from samcli.local.apigw.local_apigw_service import LocalApigwService
@@ -264,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    runtime.start_workers()
     runtime.start_http()
     runtime.start_sources()
     LOG.info("ready: api http://%s:%s lambda http://%s:%s", HOST, config["api_port"], HOST, config["lambda_port"])
