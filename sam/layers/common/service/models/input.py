@@ -20,7 +20,8 @@ Version = Annotated[int, Field(ge=1, le=2**53)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: validators are built on first use, so a cold start builds only its route's models.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class CreateItemRequest(_Strict):

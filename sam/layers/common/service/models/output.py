@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel as _PydanticModel
+from pydantic import ConfigDict, Field
 
 from service.keys import OrderStatus
+
+
+class BaseModel(_PydanticModel):
+    # Validators are built when a model is first used, not at import: a cold start builds only the models of
+    # the route it serves (cold-start time; see docs/benchmarks.md). Validation itself is unchanged.
+    model_config = ConfigDict(defer_build=True)
 
 
 class ItemOut(BaseModel):
