@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -254,7 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         opts = parse_args(args)
         layout = Layout(tooling.REPO_ROOT)
-        env = tooling.tool_env()
+        base = dict(os.environ)
+        # Some images export TF_CLI_CONFIG_FILE naming a file that does not exist; it would hide the offline
+        # mirror config tooling.tool_env() supplies (terraform_workspace does the same).
+        if "TF_CLI_CONFIG_FILE" in base and not Path(base["TF_CLI_CONFIG_FILE"]).is_file():
+            del base["TF_CLI_CONFIG_FILE"]
+        env = tooling.tool_env(base)
         check_inputs(opts, layout, env)
         runner = StageRunner(layout.root, env, dry_run=opts.dry_run)
         if opts.env == "local":

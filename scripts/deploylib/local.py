@@ -218,6 +218,13 @@ def _runtime_ready(state: LocalState) -> bool:
 
 def deploy_local(opts: Options, layout: Layout, runner: StageRunner) -> None:
     state = LocalState.from_env()
+    if opts.sam_only:
+        current = emu.running(state.emulator_dir)
+        if current is None or not _healthy(current.endpoint_url):
+            # Checked before anything starts: --sam-only must not bring up an empty cloud.
+            raise DeployError(
+                "the local emulator is not running, so there is no local infra: run ./scripts/deploy.sh local"
+            )
     state.root.mkdir(parents=True, exist_ok=True)
     with runner.stage("emulator", f"moto server on {HOST} (state in {state.root})"):
         emulator, fresh = ensure_emulator(state, runner)
@@ -226,8 +233,6 @@ def deploy_local(opts: Options, layout: Layout, runner: StageRunner) -> None:
             apply_terraform(state, emulator.endpoint_url, fresh, runner, opts)
         if opts.plan_only or opts.tf_only:
             return
-    elif fresh:
-        raise DeployError("the emulator was not running, so the local infra is gone: run ./scripts/deploy.sh local")
     with runner.stage("outputs", "sam_parameters from the local infra"):
         outputs = local_outputs(state)
         parameters = complete_parameters(sam_parameters_from_outputs(outputs), layout.template)

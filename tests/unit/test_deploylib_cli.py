@@ -244,3 +244,22 @@ def test_parse_args_flags() -> None:
         "prod", tf_only=True, plan_only=True, yes=True
     )
     assert parse_args(["local", "--sam-only"]) == Options("local", sam_only=True)
+
+
+def test_local_sam_only_without_a_running_local_cloud(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    env = no_aws_env(TFSAM_LOCAL_DIR=str(state), TFSAM_API_PORT="1", TFSAM_LAMBDA_PORT="1")
+    result = subprocess.run(
+        [str(REPO / "scripts" / "deploy.sh"), "local", "--sam-only"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        "deploy.sh: error: the local emulator is not running, so there is no local infra: run ./scripts/deploy.sh local"
+    )
+    assert not state.exists(), "nothing may be started or written"
