@@ -209,3 +209,35 @@ def test_a_worker_runs_a_handler_under_the_runtime_interface_emulator(tmp_path: 
     assert pid is not None and not Path(f"/proc/{pid}").exists()
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", worker.port), timeout=0.5):
         pass
+
+
+def test_the_scheduler_fires_at_each_scheduled_time_with_that_time() -> None:
+    import threading
+    from datetime import timedelta
+
+    from localcloud.runtime.model import ScheduleSource
+    from localcloud.runtime.server import Scheduler
+
+    clock = [SATURDAY]
+    fired: list[tuple[str, datetime]] = []
+    stop = threading.Event()
+
+    def now() -> datetime:
+        clock[0] += timedelta(seconds=50)  # time runs 50 s per tick
+        return clock[0]
+
+    def fire(function: str, when: datetime) -> None:
+        fired.append((function, when))
+        if len(fired) == 3:
+            stop.set()
+
+    schedules = [
+        ScheduleSource("Every", "EveryMinute", "rate(1 minute)", True, None),
+        ScheduleSource("Off", "Disabled", "rate(1 minute)", False, None),
+    ]
+    scheduler = Scheduler(schedules, fire, stop, now=now, tick=0.001)
+    scheduler.start()
+    scheduler.join(timeout=10)
+    assert not scheduler.is_alive()
+    start = SATURDAY + timedelta(seconds=50)
+    assert fired == [("Every", start + timedelta(minutes=n)) for n in (1, 2, 3)]

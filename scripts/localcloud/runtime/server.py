@@ -16,12 +16,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from localcloud.runtime.esm import InvokeOutcome, to_json
-from localcloud.runtime.model import FunctionSpec, RuntimeModel, load_model
+from localcloud.runtime.model import FunctionSpec, RuntimeModel, ScheduleSource, load_model
 from localcloud.runtime.schedule import next_fire, scheduled_event
 from localcloud.runtime.streams import CheckpointStore, StreamPoller
 from localcloud.runtime.workers import FunctionWorker, build_runtime_site
@@ -77,23 +78,36 @@ class WorkerRunner:
 
 
 class Scheduler(threading.Thread):
-    def __init__(self, runtime: LocalRuntime):
+    """Fires each enabled schedule at its times (EventBridge's `time` is the scheduled time, not the delay)."""
+
+    def __init__(
+        self,
+        schedules: list[ScheduleSource],
+        fire: Callable[[str, datetime], Any],
+        stop: threading.Event,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tick: float = 1.0,
+    ):
         super().__init__(name="scheduler", daemon=True)
-        self.runtime = runtime
+        self.schedules = [s for s in schedules if s.enabled]
+        self.fire = fire
+        self.stop_event = stop
+        self.now = now
+        self.tick = tick
 
     def run(self) -> None:
-        schedules = [s for s in self.runtime.model.schedules if s.enabled]
-        upcoming = {s.name: next_fire(s.expression, datetime.now(UTC)) for s in schedules}
-        for s in schedules:
+        upcoming = {s.name: next_fire(s.expression, self.now()) for s in self.schedules}
+        for s in self.schedules:
             LOG.info("schedule %s (%s) -> %s next at %s", s.name, s.expression, s.function, upcoming[s.name])
-        while not self.runtime.stop_event.is_set():
-            now = datetime.now(UTC)
-            for s in schedules:
+        while not self.stop_event.is_set():
+            now = self.now()
+            for s in self.schedules:
                 when = upcoming[s.name]
                 if when is not None and when <= now:
-                    self.runtime.fire_schedule(s.function, when)
+                    self.fire(s.function, when)
                     upcoming[s.name] = next_fire(s.expression, when)
-            self.runtime.stop_event.wait(1.0)
+            self.stop_event.wait(self.tick)
 
 
 class LocalRuntime:
@@ -182,7 +196,7 @@ class LocalRuntime:
             poller.start()
             self.pollers.append(poller)
         if any(s.enabled for s in self.model.schedules):
-            Scheduler(self).start()
+            Scheduler(self.model.schedules, self.fire_schedule, self.stop_event).start()
 
     # --- HTTP ------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

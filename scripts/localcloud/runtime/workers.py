@@ -144,8 +144,10 @@ class FunctionWorker:
 
     def environment(self) -> dict[str, str]:
         spec = self.spec
-        python_path = [str(d / "python") for d in spec.layer_dirs]
-        python_path += [str(d / "python" / "lib" / "python3.13" / "site-packages") for d in spec.layer_dirs]
+        # Lambda's order: /var/task (cwd, added by `-m`), /opt/python/lib/python3.13/site-packages, /opt/python,
+        # then the runtime's own packages.
+        python_path = [str(d / "python" / "lib" / "python3.13" / "site-packages") for d in spec.layer_dirs]
+        python_path += [str(d / "python") for d in spec.layer_dirs]
         python_path.append(str(self.runtime_site))
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
