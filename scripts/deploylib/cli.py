@@ -20,7 +20,7 @@ from typing import Any
 import tooling
 
 from deploylib.errors import DeployError
-from deploylib.overrides import build_overrides, template_parameters
+from deploylib.overrides import build_overrides, check_planned_outputs, template_parameters
 from deploylib.stages import StageRunner
 
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
@@ -182,6 +182,10 @@ def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
                     f"-out={plan_file}",
                 ]
             )
+        # The seam is checked against the plan, so a missing parameter stops the deploy before apply.
+        shown = runner.run([*tf, "show", "-json", plan_file], capture=True)
+        if not runner.dry_run:
+            check_planned_outputs(json.loads(shown.stdout or "{}"), layout.template)
         if opts.plan_only:
             return
         confirm_prod(opts)

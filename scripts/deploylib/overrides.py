@@ -94,3 +94,22 @@ def parameter_overrides(parameters: Mapping[str, str]) -> list[str]:
 def build_overrides(outputs: Mapping[str, Any], template_path: Path) -> list[str]:
     """terraform output -json -> the complete, checked, safely quoted --parameter-overrides arguments."""
     return parameter_overrides(complete_parameters(sam_parameters_from_outputs(outputs), template_path))
+
+
+def check_planned_outputs(plan: Mapping[str, Any], template_path: Path) -> None:
+    """Fail BEFORE apply when the plan's `sam_parameters` keys cannot match the template's Parameters.
+
+    `terraform show -json <plan>` has `output_changes.sam_parameters.after` (values known at plan time, None for
+    unknown ones) and `after_unknown` (True when even the keys are unknown: then nothing can be checked yet).
+    """
+    change = (plan.get("output_changes") or {}).get("sam_parameters")
+    if change is None:
+        raise DeployError(
+            "the plan has no output 'sam_parameters': add it to terraform/outputs.tf (its keys are the template's "
+            "Parameters)"
+        )
+    after, unknown = change.get("after"), change.get("after_unknown")
+    if unknown is True or not isinstance(after, Mapping):
+        return
+    keys = set(after) | (set(unknown) if isinstance(unknown, Mapping) else set())
+    complete_parameters(dict.fromkeys(keys, "planned"), template_path)

@@ -165,6 +165,7 @@ def test_dry_run_prints_the_exact_commands(repo: Path, env_name: str) -> None:
     assert command_lines(result.stdout) == [
         f"{tf} init -input=false -reconfigure -backend-config=backends/{env_name}.s3.tfbackend",
         f"{tf} plan -input=false -lock-timeout=10m -var-file=environments/{env_name}.tfvars -out={env_name}.tfplan",
+        f"{tf} show -json {env_name}.tfplan",
         f"{tf} apply -input=false -lock-timeout=10m {env_name}.tfplan",
         f"{tf} output -json",
         "(cd sam && " + shlex.join(["sam", "build", "--parameter-overrides", *placeholders]) + ")",

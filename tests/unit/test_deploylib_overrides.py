@@ -9,6 +9,7 @@ import tooling
 from deploylib.errors import DeployError
 from deploylib.overrides import (
     build_overrides,
+    check_planned_outputs,
     complete_parameters,
     parameter_overrides,
     sam_parameters_from_outputs,
@@ -96,3 +97,24 @@ def test_complete_parameters_reads_the_template_with_sam_clis_yaml_loader(tmp_pa
     assert complete_parameters({"B": "2", "A": "1"}, template) == {"A": "1", "B": "2"}
     with pytest.raises(DeployError, match="cannot read SAM template"):
         complete_parameters({}, tmp_path / "missing.yaml")
+
+
+def planned(after: object, after_unknown: object) -> dict[str, object]:
+    """The part of `terraform show -json <plan>` the pre-apply check reads."""
+    return {
+        "output_changes": {"sam_parameters": {"actions": ["create"], "after": after, "after_unknown": after_unknown}}
+    }
+
+
+def test_the_plan_is_checked_before_apply() -> None:
+    names = list(template_parameters(TEMPLATE))
+    # Known keys, some values unknown until apply (ARNs, ids): the keys alone decide.
+    known = {name: "x" for name in names[: len(names) // 2]}
+    unknown = {name: True for name in names[len(names) // 2 :]}
+    check_planned_outputs(planned({**known, **dict.fromkeys(unknown)}, unknown), TEMPLATE)
+    check_planned_outputs(planned(None, True), TEMPLATE)  # the whole map unknown: nothing to check yet
+    missing = {k: v for k, v in known.items() if k != names[0]}
+    with pytest.raises(DeployError, match=f"lacks {names[0]}"):
+        check_planned_outputs(planned(missing, unknown), TEMPLATE)
+    with pytest.raises(DeployError, match="no output 'sam_parameters'"):
+        check_planned_outputs({"output_changes": {}}, TEMPLATE)
