@@ -1,9 +1,9 @@
-"""Fixtures of the infra tier: emulators, Terraform workspaces pointed at them, and helpers on rendered state.
+"""Fixtures of the infra tier: an emulator per module and a Terraform workspace on it.
 
-Applying the module takes about a minute, so it happens once per module (module-scoped fixtures). Tests that
-share an applied workspace carry ``xdist_group`` marks; ``pytest_configure`` below makes
-``pytest tests/infra -n 2`` honour them (the apply module on one worker, the env plans on the other). Without
-group scheduling the tests are still correct, only slower (each worker applies its own copy).
+The expensive shared states (the applied local stack, the three environment plans) are session-scoped
+fixtures in their test modules: with ``-n 2`` each worker builds at most one of each, whichever way xdist
+spreads the tests. The ``xdist_group`` marks on those modules are meant for ``--dist loadgroup``; in this
+repo (xdist 3.8) they did not keep the apply tests on one worker, so do not rely on them.
 """
 
 from __future__ import annotations
@@ -13,16 +13,6 @@ from collections.abc import Iterator
 import pytest
 from localcloud import emulator, terraform_workspace
 from tfhelpers import Workspace
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Turn ``-n N`` (dist=load) into dist=loadgroup so xdist_group marks hold (the apply must run once).
-
-    Effective when tests/infra is given on the command line (this conftest then loads before the workers
-    start); for whole-suite runs pass ``--dist loadgroup`` explicitly. Ungrouped tests still load-balance.
-    """
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"
 
 
 @pytest.fixture(scope="module")
