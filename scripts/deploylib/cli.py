@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 from dataclasses import dataclass
@@ -24,7 +25,6 @@ from deploylib.overrides import build_overrides, check_planned_outputs, template
 from deploylib.stages import StageRunner
 
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
-REAL_ENVIRONMENTS = ("dev", "staging", "prod")
 # CI's app job cannot read Terraform state; it hands over the infra job's `terraform output -json` instead.
 OUTPUTS_FILE_ENV = "TFSAM_TF_OUTPUTS_FILE"
 
@@ -199,7 +199,7 @@ def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
             outputs = read_outputs_file(Path(runner.env[OUTPUTS_FILE_ENV]))
             runner.say(f"    outputs from {runner.env[OUTPUTS_FILE_ENV]}")
         elif runner.dry_run:
-            runner.say(shlex_join([*tf, "output", "-json"]))
+            runner.say(shlex.join([*tf, "output", "-json"]))
         else:
             result = runner.run([*tf, "output", "-json"], capture=True)
             outputs = json.loads(result.stdout or "{}")
@@ -238,12 +238,6 @@ def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
             ],
             cwd=layout.sam,
         )
-
-
-def shlex_join(cmd: list[str]) -> str:
-    import shlex
-
-    return shlex.join(cmd)
 
 
 def _output(outputs: dict[str, Any], name: str) -> str:
