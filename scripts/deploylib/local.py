@@ -249,6 +249,7 @@ def deploy_local(opts: Options, layout: Layout, runner: StageRunner) -> None:
         "lambda_port": state.lambda_port,
         "state_dir": str(state.root),
         "build_hash": build_hash,
+        "function_concurrency": state.function_concurrency,
         # The runtime's own code: editing the local cloud restarts it like a new build would.
         "runtime_hash": runtime_code_hash(),
     }

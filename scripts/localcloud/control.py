@@ -72,7 +72,7 @@ def cmd_status(state: LocalState) -> int:
         )
     if info:
         for logical_id, fn in info["functions"].items():
-            print(f"  {logical_id:<20} {fn['name']:<28} worker pid {fn['pid'] or '-'}")
+            print(f"  {logical_id:<20} {fn['name']:<28} worker pids {' '.join(map(str, fn['pids'])) or '-'}")
         for stream in info["streams"]:
             print(f"  stream -> {stream['function']} (batch {stream['batchSize']}): {stream['stream']}")
         for schedule in info["schedules"]:

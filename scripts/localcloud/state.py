@@ -28,6 +28,7 @@ import tooling
 HOST = "127.0.0.1"
 DEFAULT_API_PORT = 3000
 DEFAULT_LAMBDA_PORT = 3001
+DEFAULT_CONCURRENCY = 2
 REGION = "ap-northeast-1"
 ACCOUNT_ID = "123456789012"
 # The emulator ignores credentials; these only keep SDKs from looking for real ones.
@@ -47,6 +48,7 @@ class LocalState:
     lambda_port: int
     emulator_port: int | None
     isolated: bool
+    function_concurrency: int = 2
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> LocalState:
@@ -60,6 +62,8 @@ class LocalState:
             lambda_port=int(env.get("TFSAM_LAMBDA_PORT", DEFAULT_LAMBDA_PORT)),
             emulator_port=int(emulator_port) if emulator_port else None,
             isolated=bool(custom),
+            # Execution environments per function under concurrent load (Lambda scales out; 2 cores here).
+            function_concurrency=int(env.get("TFSAM_FUNCTION_CONCURRENCY", DEFAULT_CONCURRENCY)),
         )
 
     def with_recorded_ports(self) -> LocalState:
@@ -71,6 +75,7 @@ class LocalState:
             lambda_port=int(config.get("lambda_port", self.lambda_port)),
             emulator_port=self.emulator_port,
             isolated=self.isolated,
+            function_concurrency=self.function_concurrency,
         )
 
     @property

@@ -241,3 +241,56 @@ def test_the_scheduler_fires_at_each_scheduled_time_with_that_time() -> None:
     assert not scheduler.is_alive()
     start = SATURDAY + timedelta(seconds=50)
     assert fired == [("Every", start + timedelta(minutes=n)) for n in (1, 2, 3)]
+
+
+def test_concurrent_invocations_scale_out_and_idle_environments_are_reused(tmp_path: Path) -> None:
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from localcloud.runtime.model import FunctionSpec
+    from localcloud.runtime.workers import FunctionPool
+
+    code = tmp_path / "fn"
+    code.mkdir()
+    (code / "h.py").write_text("import os, time\ndef h(e, c):\n    time.sleep(e['sleep'])\n    return os.getpid()\n")
+    spec = FunctionSpec(
+        logical_id="Fn",
+        function_name="fn",
+        handler="h.h",
+        code_dir=code,
+        layer_dirs=(),
+        environment={},
+        timeout=10,
+        memory=128,
+        architecture=host_architecture(),
+        runtime="python3.13",
+    )
+    site = build_runtime_site(tmp_path / "site")
+
+    def make(index: int) -> FunctionWorker:
+        return FunctionWorker(
+            spec,
+            endpoint_url="http://localhost:1",
+            region="ap-northeast-1",
+            runtime_site=site,
+            workers_dir=tmp_path / "workers",
+            index=index,
+        )
+
+    pool = FunctionPool(spec, make, max_size=2)
+    pool.start()
+    try:
+        assert pool.invoke(b'{"sleep": 0}').function_error is None  # warm the first environment
+        started = time.monotonic()
+        with ThreadPoolExecutor(3) as executor:
+            results = list(executor.map(lambda _i: pool.invoke(b'{"sleep": 1.5}'), range(3)))
+        elapsed = time.monotonic() - started
+        assert all(r.function_error is None for r in results)
+        assert len({r.payload for r in results}) == 2  # two environments served three calls
+        assert len(pool.pids) == 2
+        assert elapsed >= 3.0  # the 3rd call waited for a free environment: there is never a 3rd one
+        first = pool.invoke(b'{"sleep": 0}').payload
+        assert pool.invoke(b'{"sleep": 0}').payload == first  # sequential calls reuse one warm environment
+    finally:
+        pool.stop()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pool.pids)

@@ -25,7 +25,7 @@ from localcloud.runtime.esm import InvokeOutcome, to_json
 from localcloud.runtime.model import FunctionSpec, RuntimeModel, ScheduleSource, load_model
 from localcloud.runtime.schedule import next_fire, scheduled_event
 from localcloud.runtime.streams import CheckpointStore, StreamPoller
-from localcloud.runtime.workers import FunctionWorker, build_runtime_site
+from localcloud.runtime.workers import FunctionPool, FunctionWorker, build_runtime_site
 from localcloud.state import DUMMY_CREDENTIALS, HOST
 
 LOG = logging.getLogger("localcloud.runtime")
@@ -34,7 +34,7 @@ LOG = logging.getLogger("localcloud.runtime")
 class WorkerRunner:
     """Duck-types SAM CLI's LocalLambdaRunner (`is_debugging`, `get_function`, `invoke`) over our workers."""
 
-    def __init__(self, model: RuntimeModel, workers: dict[str, FunctionWorker]):
+    def __init__(self, model: RuntimeModel, workers: dict[str, FunctionPool]):
         self.model = model
         self.workers = workers
 
@@ -120,19 +120,27 @@ class LocalRuntime:
         self.stop_event = threading.Event()
         self.model = load_model(Path(config["template"]), dict(config["parameters"]), self.region, self.account)
         site = build_runtime_site(self.state_dir / "runtime-python")
+        concurrency = int(config.get("function_concurrency", 2))
         self.workers = {
-            logical_id: FunctionWorker(
-                spec,
-                endpoint_url=self.endpoint_url,
-                region=self.region,
-                runtime_site=site,
-                workers_dir=self.state_dir / "workers",
-            )
+            logical_id: FunctionPool(spec, self._worker_factory(spec, site), concurrency)
             for logical_id, spec in self.model.functions.items()
         }
         self.runner = WorkerRunner(self.model, self.workers)
         self.pollers: list[StreamPoller] = []
         self._servers: list[Any] = []
+
+    def _worker_factory(self, spec: FunctionSpec, site: Path) -> Callable[[int], FunctionWorker]:
+        def make(index: int) -> FunctionWorker:
+            return FunctionWorker(
+                spec,
+                endpoint_url=self.endpoint_url,
+                region=self.region,
+                runtime_site=site,
+                workers_dir=self.state_dir / "workers",
+                index=index,
+            )
+
+        return make
 
     def client(self, service: str) -> Any:
         import boto3
@@ -202,7 +210,7 @@ class LocalRuntime:
     def status(self) -> dict[str, Any]:
         return {
             "functions": {
-                lid: {"name": w.spec.function_name, "pid": w.pid, "handler": w.spec.handler}
+                lid: {"name": w.spec.function_name, "pids": w.pids, "handler": w.spec.handler}
                 for lid, w in self.workers.items()
             },
             "routes": [

@@ -21,9 +21,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from localcloud.runtime.esm import InvokeOutcome
 from localcloud.runtime.model import FunctionSpec
@@ -129,7 +129,7 @@ class FunctionWorker:
         region: str,
         runtime_site: Path,
         workers_dir: Path,
-        log_level: str | None = None,
+        index: int = 0,
     ):
         self.spec = spec
         self.endpoint_url = endpoint_url
@@ -139,8 +139,9 @@ class FunctionWorker:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self.port = 0
-        self.log_path = workers_dir / f"{spec.logical_id}.log"
-        self.pid_path = workers_dir / f"{spec.logical_id}.pid"
+        name = spec.logical_id if index == 0 else f"{spec.logical_id}-{index}"
+        self.log_path = workers_dir / f"{name}.log"
+        self.pid_path = workers_dir / f"{name}.pid"
 
     def environment(self) -> dict[str, str]:
         spec = self.spec
@@ -255,5 +256,53 @@ class FunctionWorker:
         return self._process.pid if self._process is not None else None
 
 
-def describe(outcome: InvokeOutcome) -> dict[str, Any]:
-    return {"payload": outcome.payload, "functionError": outcome.function_error}
+class FunctionPool:
+    """A function's execution environments. Like Lambda, concurrent invocations scale out to more environments
+    (up to `max_size`); an idle environment is always reused first, so sequential calls stay warm in one."""
+
+    def __init__(self, spec: FunctionSpec, factory: Callable[[int], FunctionWorker], max_size: int):
+        self.spec = spec
+        self._factory = factory
+        self.max_size = max(1, max_size)
+        self._all: list[FunctionWorker] = []
+        self._idle: list[FunctionWorker] = []
+        self._cond = threading.Condition()
+
+    def start(self) -> None:
+        """The first environment up front (its PID is known from the start); more only under load."""
+        worker = self._factory(0)
+        worker.start()
+        with self._cond:
+            self._all.append(worker)
+            self._idle.append(worker)
+
+    def _acquire(self) -> tuple[FunctionWorker, bool]:
+        with self._cond:
+            while not self._idle and len(self._all) >= self.max_size:
+                self._cond.wait()
+            if self._idle:
+                return self._idle.pop(), False
+            worker = self._factory(len(self._all))
+            self._all.append(worker)
+            return worker, True
+
+    def invoke(self, event: bytes) -> InvokeOutcome:
+        worker, new = self._acquire()
+        try:
+            if new:
+                worker.start()
+            return worker.invoke(event)
+        finally:
+            with self._cond:
+                self._idle.append(worker)
+                self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            workers = list(self._all)
+        for worker in workers:
+            worker.stop()
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.pid for w in self._all if w.pid is not None]
