@@ -279,6 +279,17 @@ def _process_group(pgid: int) -> set[int]:
     return members
 
 
+def _all_pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def test_stop_leaves_no_process_behind(local_cloud: LocalCloud) -> None:
     state = local_cloud.state_dir
     runtime_pid = int((state / "runtime.pid").read_text())
@@ -286,9 +297,12 @@ def test_stop_leaves_no_process_behind(local_cloud: LocalCloud) -> None:
     workers = {int(p.read_text()) for p in (state / "workers").glob("*.pid")}
     group = _process_group(runtime_pid)
     assert workers and workers <= group, "every function worker runs in the runtime's process group"
+    # RIE runs each function's runtime client (awslambdaric) in a process group of its own: track those too.
+    clients = {pid for pid in _all_pids() if _ppid(pid) in workers}
+    assert clients, "each worker runs a runtime client process"
     result = local_cloud.script("local.sh", "stop")
     assert result.returncode == 0, result.stderr
-    for pid in {runtime_pid, emulator_pid, *workers, *group}:
+    for pid in {runtime_pid, emulator_pid, *workers, *group, *clients}:
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text(), pid
     assert not _process_group(runtime_pid)
     assert not (state / "runtime.pid").exists() and not (state / "emulator" / "moto.pid").exists()

@@ -291,10 +291,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    runtime.start_workers()
-    runtime.start_http()
-    runtime.start_sources()
-    LOG.info("ready: api http://%s:%s lambda http://%s:%s", HOST, config["api_port"], HOST, config["lambda_port"])
-    done.wait()
-    runtime.shutdown()
+    try:
+        runtime.start_workers()
+        runtime.start_http()
+        runtime.start_sources()
+        LOG.info("ready: api http://%s:%s lambda http://%s:%s", HOST, config["api_port"], HOST, config["lambda_port"])
+        done.wait()
+    finally:
+        # Also when starting failed half-way (e.g. a port taken): no execution environment outlives the runtime.
+        runtime.shutdown()
     return 0
