@@ -138,7 +138,7 @@ def test_transient_failure_is_reported_and_retry_applies_once(
 
     batch = _load("stream-insert.json")["Records"]
     store = processor_handler.stats_store()
-    real = store.apply_with_ledger
+    real, real_bulk = store.apply_with_ledger, store.apply_many_with_ledger
     calls = {"n": 0}
 
     def flaky(event_id: str, **kwargs: Any) -> bool:
@@ -147,9 +147,14 @@ def test_transient_failure_is_reported_and_retry_applies_once(
             raise ConnectionError("throttled")
         return real(event_id, **kwargs)
 
+    def bulk_unavailable(*_args: Any, **_kwargs: Any) -> set[str]:
+        raise ConnectionError("throttled")  # the bulk path failing leaves every record to the per-record path
+
     monkeypatch.setattr(store, "apply_with_ledger", flaky)
+    monkeypatch.setattr(store, "apply_many_with_ledger", bulk_unavailable)
     assert process(batch) == [_seq(batch[1])]
     monkeypatch.setattr(store, "apply_with_ledger", real)
+    monkeypatch.setattr(store, "apply_many_with_ledger", real_bulk)
     # Lambda retries from the first failed record onwards (records after it are redelivered too).
     assert process(batch[1:]) == []
     stats = _stats(ddb)
@@ -190,3 +195,67 @@ def test_own_partitions_are_ignored(ddb: Any, process: Any) -> None:
     assert process([record]) == []
     assert _stats(ddb)["Item"] == {}
     assert _ledger_count(ddb) == 0
+
+
+def _item_inserts(count: int) -> list[dict[str, Any]]:
+    """``count`` INSERT records of distinct items (the sample record with fresh ids and sequence numbers)."""
+    template = _load("stream-insert.json")["Records"][0]
+    records = []
+    for index in range(count):
+        record = copy.deepcopy(template)
+        item_id = f"00000000-0000-4000-8000-{index:012d}"
+        record["eventID"] = f"bulk{index:06d}"
+        record["dynamodb"]["SequenceNumber"] = f"{200000000000000000000 + index}"
+        record["dynamodb"]["Keys"]["PK"]["S"] = f"ITEM#{item_id}"
+        record["dynamodb"]["NewImage"]["PK"]["S"] = f"ITEM#{item_id}"
+        record["dynamodb"]["NewImage"]["ItemId"]["S"] = item_id
+        records.append(record)
+    return records
+
+
+def _stats_version(ddb: Any, entity: str) -> int:
+    item = ddb.get_item(TableName=TABLE_NAME, Key={"PK": {"S": f"STATS#{entity}"}, "SK": {"S": "TOTAL"}})["Item"]
+    return int(item["version"]["N"])
+
+
+def test_batch_is_applied_in_few_transactions_with_one_ledger_row_per_event(
+    ddb: Any, process: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import processor_handler
+
+    store = processor_handler.stats_store()
+    real = store._transact
+    sizes: list[int] = []
+
+    def counting(entries: list[Any], **kwargs: Any) -> set[str]:
+        sizes.append(len(entries))
+        return real(entries, **kwargs)
+
+    monkeypatch.setattr(store, "_transact", counting)
+    records = _item_inserts(150)  # more than one transaction's worth (96 events)
+    assert process(records) == []
+    assert sizes == [96, 54]
+    assert _stats(ddb)["Item"]["Count"] == 150
+    assert _ledger_count(ddb) == 150
+    # The version moves once per event, as if each had been applied alone.
+    assert _stats_version(ddb, "Item") == 150
+
+
+def test_bulk_path_matches_per_record_results_across_entity_types(ddb: Any, process: Any) -> None:
+    batch = _load("stream-insert.json")["Records"] + [_load("stream-modify.json")["Records"][1]]
+    assert process(batch) == []
+    stats = _stats(ddb)
+    assert (stats["Item"]["Count"], stats["User"]["Count"], stats["Order"]["Count"]) == (1, 1, 1)
+    assert stats["Order"]["StatusCount_PENDING"] == 0
+    assert stats["Order"]["StatusCount_PAID"] == 1
+
+
+def test_redelivered_and_overlapping_batches_count_each_event_once(ddb: Any, process: Any) -> None:
+    records = _item_inserts(10)
+    assert process(records[:4]) == []
+    # Lambda redelivers from a checkpoint: the first four were applied already, six are new.
+    assert process(records) == []
+    assert process(records) == []  # and a full redelivery changes nothing
+    assert _stats(ddb)["Item"]["Count"] == 10
+    assert _ledger_count(ddb) == 10
+    assert _stats_version(ddb, "Item") == 10

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from service.keys import EntityType, OrderStatus
 
 Row = dict[str, Any]
 Key = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One stream event's effect on STATS#<entity_type>, keyed by the event id the ledger records."""
+
+    event_id: str
+    entity_type: EntityType
+    count_delta: int
+    status_deltas: dict[str, int] = field(default_factory=dict)
 
 
 class EntityStore(Protocol):
@@ -42,6 +54,9 @@ class StatsStore(Protocol):
         ledger_expires_at: int,
         now: int,
     ) -> bool: ...
+    def apply_many_with_ledger(
+        self, entries: Sequence[LedgerEntry], *, ledger_expires_at: int, now: int
+    ) -> set[str]: ...
     def get_stats(self, entity_types: list[EntityType]) -> dict[EntityType, Row]: ...
     def overwrite(
         self,
