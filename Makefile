@@ -43,3 +43,7 @@ clean: ## Remove generated state (venv, local cloud, build output)
 .PHONY: cost
 cost: setup ## Monthly cost per environment from the tfvars (updates docs/cost.md)
 	@$(STAGE) cost $(BIN)/python scripts/cost.py
+
+.PHONY: bench
+bench: setup ## Benchmarks as ratios to same-run baselines: one table, also written to docs/benchmarks.md
+	@$(STAGE) bench $(BIN)/python -m bench.run

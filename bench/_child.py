@@ -1,0 +1,77 @@
+"""Runs inside a fresh ``python -I -S`` interpreter: one cold init, then optionally requests.
+
+Argument: JSON {"paths": [...], "target": "floor" | "<handler module>", "event": {...} | null,
+"warmup": int, "repeat": int}. For "floor" the event holds GetItem keyword arguments.
+Prints one JSON line: init_s / init_cpu_s (import + module setup; for the floor ``import boto3`` + client),
+first_s (first request), samples_s (``repeat`` further requests after ``warmup``), result and the modules
+the X-Ray SDK patched. Kept free of project imports: everything it loads is what is being measured.
+"""
+
+import json
+import sys
+import time
+
+
+class _Context:
+    """The attributes Powertools reads from the Lambda context object."""
+
+    function_name = "bench"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:ap-northeast-1:123456789012:function:bench"
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/bench"
+    log_stream_name = "bench"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+def _summary(result):
+    if isinstance(result, dict) and "statusCode" in result:
+        return result["statusCode"]
+    if isinstance(result, dict) and "batchItemFailures" in result:
+        return f"failures={len(result['batchItemFailures'])}"
+    return "ok"
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    started, started_cpu = time.perf_counter(), time.process_time()
+    sys.path[:0] = spec["paths"]
+    if spec["target"] == "floor":
+        import boto3
+
+        client = boto3.client("dynamodb")
+
+        def call(event):
+            return client.get_item(**event)["ResponseMetadata"]["HTTPStatusCode"]
+    else:
+        import importlib
+
+        module = importlib.import_module(spec["target"])
+
+        def call(event):
+            return _summary(module.lambda_handler(event, _Context()))
+
+    init, init_cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    out = {"init_s": init, "init_cpu_s": init_cpu, "first_s": None, "samples_s": [], "result": None}
+    event = spec.get("event")
+    if event is not None:
+        t = time.perf_counter()
+        out["result"] = call(event)
+        out["first_s"] = time.perf_counter() - t
+        for _ in range(spec.get("warmup", 0)):
+            call(event)
+        for _ in range(spec.get("repeat", 0)):
+            t = time.perf_counter()
+            call(event)
+            out["samples_s"].append(time.perf_counter() - t)
+    patcher = sys.modules.get("aws_xray_sdk.core.patcher")
+    out["patched"] = sorted(getattr(patcher, "_PATCHED_MODULES", ()))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

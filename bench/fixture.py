@@ -1,0 +1,124 @@
+"""The app's table on a moto server (localcloud.emulator), seeded with the sample item the events use."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+EVENTS = REPO / "sam" / "events"
+REGION = "ap-northeast-1"
+TABLE = "tfsam-bench-data"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+def event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def sample_item() -> dict[str, Any]:
+    """The NewImage of sam/events/stream-insert.json: the item api-get-item.json asks for."""
+    return dict(event("stream-insert")["Records"][0]["dynamodb"]["NewImage"])
+
+
+@dataclass(frozen=True)
+class Table:
+    endpoint: str
+    name: str = TABLE
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    def get_item_args(self) -> dict[str, Any]:
+        """The GetItem the API's GET /items/{id} performs (consistent read of the item key)."""
+        item = sample_item()
+        return {"TableName": self.name, "Key": {"PK": item["PK"], "SK": item["SK"]}, "ConsistentRead": True}
+
+
+def create(client: Any, name: str = TABLE, *, seed: bool = True) -> None:
+    """The contract's single table: PK/SK, EntityTypeIndex, GSI1, NEW_AND_OLD_IMAGES stream."""
+    attributes = {"PK": "S", "SK": "S", "EntityType": "S", "CreatedAt": "N", "GSI1PK": "S", "GSI1SK": "S"}
+    gsis = [("EntityTypeIndex", "EntityType", "CreatedAt"), ("GSI1", "GSI1PK", "GSI1SK")]
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in attributes.items()],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index,
+                "KeySchema": [{"AttributeName": h, "KeyType": "HASH"}, {"AttributeName": r, "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, h, r in gsis
+        ],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    if seed:
+        client.put_item(TableName=name, Item=sample_item())
+
+
+@contextmanager
+def moto_table(state_dir: Path, *, transaction_shim: bool = False, seed: bool = True) -> Iterator[Table]:
+    """A private moto server on a free loopback port with the seeded table; stopped (only it) on exit.
+
+    By default it is the local cloud's emulator exactly (``localcloud.emulator.start``); with
+    ``transaction_shim`` it is the same server plus :mod:`bench.moto_tx_shim`.
+    """
+    scripts = str(REPO / "scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    from localcloud import emulator
+
+    server = _start_shimmed(state_dir) if transaction_shim else emulator.start(state_dir)
+    try:
+        table = Table(endpoint=f"http://127.0.0.1:{server.port}")
+        create(table.client(), seed=seed)
+        yield table
+    finally:
+        server.stop()
+
+
+def _start_shimmed(state_dir: Path, timeout: float = 30.0) -> Any:
+    """``localcloud.emulator.start``'s recipe with ``bench.moto_tx_shim`` as the entry module."""
+    import os
+    import subprocess
+    import time
+
+    from localcloud import emulator
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = emulator.free_port()
+    env = emulator.server_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    with (state_dir / "moto.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.moto_tx_shim", "--host", emulator.HOST, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=state_dir,
+            start_new_session=True,
+        )
+    server = emulator.Emulator(port=port, pid=process.pid, state_dir=state_dir, process=process)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if emulator._healthy(port):
+            return server
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"shimmed moto did not start; see {state_dir / 'moto.log'}")
