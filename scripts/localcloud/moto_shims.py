@@ -8,6 +8,7 @@ Run as ``python -m localcloud.moto_shims --host 127.0.0.1 --port PORT`` (this is
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections.abc import Callable
@@ -55,7 +56,94 @@ def patch_stream_resource_policy() -> None:
         setattr(DynamoDBBackend, name, wrap(getattr(DynamoDBBackend, name)))
 
 
-SHIMS: tuple[Callable[[], None], ...] = (patch_stream_resource_policy,)
+_tx_state = threading.local()  # .active: this thread is inside a shimmed transaction
+_tx_lock = threading.RLock()  # one transaction at a time; stream appends and reads wait behind it
+
+
+def patch_transaction_rollback_in_place() -> None:
+    """Make TransactWriteItems snapshot and roll back only the items it names, in place (moto 5.2.x gap).
+
+    moto deep-copies every touched Table before each transaction (150-400 ms once a table holds a few thousand
+    rows) and, when the transaction is cancelled, *replaces* ``self.tables[name]`` with that copy: shard
+    iterators handed out before keep reading the discarded Table's stream shard, so a stream consumer silently
+    stops seeing new writes. The shim saves a deep copy of each named item (or None) and each touched stream's
+    length, makes moto's whole-table deepcopy return the table itself while the transaction runs, and on any
+    error restores those items in the table's own storage and truncates the stream back. Other writers' stream
+    appends and all stream reads wait on the lock, so the truncated tail only ever holds this transaction's
+    records and no reader has seen them.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import StreamShard, Table
+
+    original = DynamoDBBackend.transact_write_items
+    if getattr(original, "_in_place_shim", False):  # idempotent: patching twice must not nest
+        return
+
+    def table_deepcopy(self: Table, memo: dict[int, Any]) -> Table:
+        if getattr(_tx_state, "active", False):
+            return self
+        clone = Table.__new__(type(self))  # elsewhere (backups...): the default deep copy, as before
+        memo[id(self)] = clone
+        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return clone
+
+    def snapshot(backend: DynamoDBBackend, op: dict[str, Any]) -> tuple[Table, Any, Any, Any] | None:
+        table = backend.tables.get(op.get("TableName", ""))
+        attrs = op.get("Item") or op.get("Key") or {}
+        if table is None or table.hash_key_attr not in attrs:
+            return None  # moto rejects this op before it writes anything
+        hash_key = DynamoType(attrs[table.hash_key_attr])
+        range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr in attrs else None
+        if table.has_range_key and range_key is None:
+            return None
+        return table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))
+
+    def restore(table: Table, hash_key: Any, range_key: Any, prior: Any) -> None:
+        # moto's storage: {hash: Item} for hash-only tables, {hash: {range: Item}} with a range key.
+        storage, key = (table.items[hash_key], range_key) if table.has_range_key else (table.items, hash_key)
+        if prior is None:
+            storage.pop(key, None)
+        else:
+            storage[key] = prior
+        if table.has_range_key and not storage:
+            del table.items[hash_key]  # as if the partition had never been touched
+
+    @functools.wraps(original)
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        with _tx_lock:
+            ops = [next(iter(item.values()), {}) for item in transact_items if isinstance(item, dict)]
+            saved = [s for s in (snapshot(self, op) for op in ops if isinstance(op, dict)) if s is not None]
+            tables = {id(s[0]): s[0] for s in saved}.values()
+            streams = [(t.stream_shard, len(t.stream_shard.items)) for t in tables if t.stream_shard is not None]
+            _tx_state.active = True
+            try:
+                return original(self, transact_items)
+            except BaseException:
+                for table, hash_key, range_key, prior in reversed(saved):
+                    restore(table, hash_key, range_key, prior)
+                for shard, length in streams:
+                    del shard.items[length:]
+                raise
+            finally:
+                _tx_state.active = False
+
+    def locked(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def wrapper(self: StreamShard, *args: Any, **kwargs: Any) -> Any:
+            with _tx_lock:
+                return method(self, *args, **kwargs)
+
+        return wrapper
+
+    transact_write_items._in_place_shim = True  # type: ignore[attr-defined]
+    Table.__deepcopy__ = table_deepcopy  # type: ignore[attr-defined]
+    for name in ("add", "get"):  # appends and reads wait for a transaction in flight, which may yet be undone
+        setattr(StreamShard, name, locked(getattr(StreamShard, name)))
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+SHIMS: tuple[Callable[[], None], ...] = (patch_stream_resource_policy, patch_transaction_rollback_in_place)
 
 
 def apply_all() -> None:

@@ -82,3 +82,185 @@ def test_patching_twice_does_not_nest() -> None:
     first = DynamoDBBackend.put_resource_policy
     moto_shims.apply_all()
     assert DynamoDBBackend.put_resource_policy is first
+
+
+# --- TransactWriteItems: snapshot only the named items, roll back in place -------------------------------------
+
+TX_ACCOUNT, TX_REGION = "123456789012", "ap-northeast-1"
+
+
+@pytest.fixture(params=["hash-only", "hash+range"])
+def tx_table(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any, str, bool]]:
+    """(dynamodb client, streams client, table name, has range key) for a stream-enabled table."""
+    moto_shims.apply_all()
+    ranged = request.param == "hash+range"
+    keys = [("PK", "HASH")] + ([("SK", "RANGE")] if ranged else [])
+    with mock_aws():
+        kwargs: dict[str, Any] = {"region_name": TX_REGION, "aws_access_key_id": "t", "aws_secret_access_key": "t"}
+        client, streams = boto3.client("dynamodb", **kwargs), boto3.client("dynamodbstreams", **kwargs)
+        client.create_table(
+            TableName="data",
+            KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in keys],
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name, _ in keys],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        yield client, streams, "data", ranged
+
+
+def _key(pk: str, ranged: bool) -> dict[str, Any]:
+    return {"PK": {"S": pk}, **({"SK": {"S": "X"}} if ranged else {})}
+
+
+def _put(client: Any, table: str, ranged: bool, pk: str, value: int) -> None:
+    client.put_item(TableName=table, Item={**_key(pk, ranged), "v": {"N": str(value)}})
+
+
+def _scan(client: Any, table: str) -> list[dict[str, Any]]:
+    return sorted(client.scan(TableName=table)["Items"], key=lambda item: item["PK"]["S"])
+
+
+def _latest_iterator(client: Any, streams: Any, table: str) -> str:
+    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    return str(streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"])
+
+
+def _backend_table(name: str) -> Any:
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[TX_ACCOUNT][TX_REGION].tables[name]
+
+
+def _mixed_ops(table: str, ranged: bool, ledger_condition: bool) -> list[dict[str, Any]]:
+    """Update an existing item, create one, delete one, then the processor's ledger Put (maybe conditional)."""
+    ledger: dict[str, Any] = {"TableName": table, "Item": _key("LEDGER#e1", ranged)}
+    if ledger_condition:
+        ledger["ConditionExpression"] = "attribute_not_exists(PK)"
+    return [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": _key("STATS#Item", ranged),
+                "UpdateExpression": "ADD v :one",
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+            }
+        },
+        {"Put": {"TableName": table, "Item": {**_key("ITEM#new", ranged), "v": {"N": "7"}}}},
+        {"Delete": {"TableName": table, "Key": _key("ITEM#old", ranged)}},
+        {"Put": ledger},
+    ]
+
+
+def test_cancelled_transaction_rolls_back_in_place_and_old_iterators_keep_flowing(
+    tx_table: tuple[Any, Any, str, bool],
+) -> None:
+    client, streams, table, ranged = tx_table
+    for pk, value in (("STATS#Item", 1), ("ITEM#old", 2), ("LEDGER#e1", 0)):
+        _put(client, table, ranged, pk, value)
+    before, table_object = _scan(client, table), _backend_table(table)
+    iterator = _latest_iterator(client, streams, table)  # a consumer's chain, obtained BEFORE the cancellation
+
+    with pytest.raises(ClientError) as err:  # the ledger row exists: a duplicate delivery
+        client.transact_write_items(TransactItems=_mixed_ops(table, ranged, ledger_condition=True))
+    assert err.value.response["Error"]["Code"] == "TransactionCanceledException"
+
+    assert _scan(client, table) == before
+    assert _backend_table(table) is table_object  # moto used to swap in its deep copy here
+    page = streams.get_records(ShardIterator=iterator)
+    assert page["Records"] == []  # no stream record of the undone writes
+    _put(client, table, ranged, "ITEM#after", 3)
+    records = streams.get_records(ShardIterator=page["NextShardIterator"])["Records"]
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["PK"]["S"]) for r in records] == [("INSERT", "ITEM#after")]
+
+
+def test_a_validation_error_mid_transaction_also_undoes_the_earlier_ops(tx_table: tuple[Any, Any, str, bool]) -> None:
+    client, streams, table, ranged = tx_table
+    _put(client, table, ranged, "STATS#Item", 1)
+    before, iterator = _scan(client, table), _latest_iterator(client, streams, table)
+    ops = _mixed_ops(table, ranged, ledger_condition=False)
+    ops.append({"Delete": {"TableName": table, "Key": _key("ITEM#new", ranged)}})  # same item twice: rejected
+    with pytest.raises(ClientError) as err:
+        client.transact_write_items(TransactItems=ops)
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert _scan(client, table) == before
+    assert streams.get_records(ShardIterator=iterator)["Records"] == []
+
+
+def test_a_successful_transaction_applies_every_op_and_emits_its_records(
+    tx_table: tuple[Any, Any, str, bool],
+) -> None:
+    client, streams, table, ranged = tx_table
+    _put(client, table, ranged, "STATS#Item", 1)
+    _put(client, table, ranged, "ITEM#old", 2)
+    iterator = _latest_iterator(client, streams, table)
+    client.transact_write_items(TransactItems=_mixed_ops(table, ranged, ledger_condition=True))
+
+    assert {item["PK"]["S"]: item.get("v", {}).get("N") for item in _scan(client, table)} == {
+        "STATS#Item": "2",
+        "ITEM#new": "7",
+        "LEDGER#e1": None,
+    }
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["PK"]["S"]) for r in records] == [
+        ("MODIFY", "STATS#Item"),
+        ("INSERT", "ITEM#new"),
+        ("REMOVE", "ITEM#old"),
+        ("INSERT", "LEDGER#e1"),
+    ]
+
+
+def test_a_transactions_copying_does_not_grow_with_the_table(
+    tx_table: tuple[Any, Any, str, bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    client, _, table, ranged = tx_table
+    copies: list[Any] = []
+    item_deepcopy = Item.__deepcopy__
+
+    def counting(self: Any, memo: dict[int, Any]) -> Any:
+        copies.append(self)
+        return item_deepcopy(self, memo)
+
+    monkeypatch.setattr(Item, "__deepcopy__", counting)
+    counts: list[int] = []
+    for start, size in ((0, 5), (5, 300)):
+        for n in range(start, size):
+            _put(client, table, ranged, f"ITEM#{n}", n)
+        for pk in ("LEDGER#e1", "ITEM#new"):  # the same named items before each round
+            client.delete_item(TableName=table, Key=_key(pk, ranged))
+        _put(client, table, ranged, "STATS#Item", 1)
+        _put(client, table, ranged, "ITEM#old", 2)
+        copies.clear()
+        for duplicate in (False, True):  # one applied, one cancelled by the ledger condition
+            try:
+                client.transact_write_items(TransactItems=_mixed_ops(table, ranged, ledger_condition=True))
+            except ClientError:
+                assert duplicate
+            _put(client, table, ranged, "ITEM#old", 0)
+        counts.append(len(copies))
+    # Only the items the transactions name are copied (each at most twice: the shim's snapshot and moto's own
+    # copy in update_item), whatever the table holds; moto alone copied every row twice per transaction.
+    assert counts[0] == counts[1] <= 2 * 2 * len(_mixed_ops(table, ranged, ledger_condition=True))
+
+
+def test_deep_copying_a_table_outside_a_transaction_still_copies_it(tx_table: tuple[Any, Any, str, bool]) -> None:
+    import copy
+
+    client, _, table, ranged = tx_table
+    _put(client, table, ranged, "ITEM#1", 1)
+    original = _backend_table(table)
+    clone = copy.deepcopy(original)
+    assert clone is not original and clone.items is not original.items
+    assert [i.to_json() for i in clone.all_items()] == [i.to_json() for i in original.all_items()]
+
+
+def test_transaction_shim_patches_once() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard
+
+    moto_shims.apply_all()
+    first, add = DynamoDBBackend.transact_write_items, StreamShard.add
+    moto_shims.apply_all()
+    assert (DynamoDBBackend.transact_write_items, StreamShard.add) == (first, add)
