@@ -4,6 +4,12 @@ Per shard: GetShardIterator (from the saved checkpoint, else the mapping's Start
 records are filtered, buffered until BatchSize or MaximumBatchingWindowInSeconds, delivered by
 `ShardProcessor`, then the checkpoint (last sequence number handled) is saved, so a restarted runtime
 resumes where it stopped instead of replaying or skipping the stream.
+
+Stall defence: an iterator chain can go quiet for good while the shard still grows (moto 5.2.x used to swap
+in a copy of the table when a transaction was cancelled, orphaning every iterator handed out before; see
+``localcloud.moto_shims``). After ``stall_refresh`` seconds of empty reads a shard's iterator is re-acquired
+AFTER_SEQUENCE_NUMBER the last record read (else the checkpoint), which costs one call on a truly idle
+stream and cannot replay or skip a record.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from localcloud.runtime.esm import EsmConfig, InvokeOutcome, Record, ShardProces
 
 LOG = logging.getLogger("localcloud.streams")
 POLL_INTERVAL = 0.5
+STALL_REFRESH = 30.0  # seconds of empty reads on a shard before its iterator is re-acquired
 
 
 class CheckpointStore:
@@ -59,6 +66,8 @@ class StreamPoller(threading.Thread):
         checkpoints: CheckpointStore,
         stop: threading.Event,
         region: str,
+        stall_refresh: float = STALL_REFRESH,
+        clock: Callable[[], float] = time.monotonic,
     ):
         super().__init__(name=f"stream:{config.stream_arn.rsplit('/', 1)[-1]}", daemon=True)
         self.config = config
@@ -73,6 +82,11 @@ class StreamPoller(threading.Thread):
         self._buffers: dict[str, list[Record]] = {}
         self._buffer_since: dict[str, float] = {}
         self._last_seq: dict[str, str] = {}
+        self.stall_refresh = stall_refresh
+        self.clock = clock
+        self._read_upto: dict[str, str] = {}  # last sequence number read per shard (ahead of the checkpoint)
+        self._empty_since: dict[str, float] = {}
+        self.refreshes = 0
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -107,6 +121,28 @@ class StreamPoller(threading.Thread):
             self._iterators[shard_id] = self.client.get_shard_iterator(**kwargs)["ShardIterator"]
         return self._iterators[shard_id]
 
+    def _refresh(self, shard_id: str) -> None:
+        """Replace a shard's iterator that has read nothing for `stall_refresh` seconds by a fresh one."""
+        self._empty_since.pop(shard_id, None)
+        position = self._read_upto.get(shard_id) or self.checkpoints.load(self.config.stream_arn).get(shard_id)
+        kwargs: dict[str, Any] = {"StreamArn": self.config.stream_arn, "ShardId": shard_id}
+        if position:
+            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=position)
+        elif self.config.starting_position == "TRIM_HORIZON":  # nothing read yet: all there is is unread
+            kwargs["ShardIteratorType"] = "TRIM_HORIZON"
+        else:  # a new LATEST could skip a record written just now: keep the chain we have
+            return
+        self._iterators[shard_id] = self.client.get_shard_iterator(**kwargs)["ShardIterator"]
+        self.refreshes += 1
+        LOG.info(
+            "stream %s shard %s: no records for %.0f s, iterator re-acquired %s %s",
+            self.config.stream_arn,
+            shard_id,
+            self.stall_refresh,
+            kwargs["ShardIteratorType"],
+            position or "",
+        )
+
     def poll_once(self) -> bool:
         """One round over the shards; True if records were read (poll again at once)."""
         busy = False
@@ -124,17 +160,21 @@ class StreamPoller(threading.Thread):
             )
             if records:
                 busy = True
-                self._last_seq[shard_id] = sequence_number(records[-1])
+                self._last_seq[shard_id] = self._read_upto[shard_id] = sequence_number(records[-1])
+                self._empty_since.pop(shard_id, None)
                 buffer = self._buffers.setdefault(shard_id, [])
                 if not buffer:
-                    self._buffer_since[shard_id] = time.monotonic()
+                    self._buffer_since[shard_id] = self.clock()
                 buffer += processor.accept(records)
+            elif self.clock() - self._empty_since.setdefault(shard_id, self.clock()) >= self.stall_refresh:
+                self._refresh(shard_id)
             self._flush(shard_id, processor)
         return busy
 
     def _flush(self, shard_id: str, processor: ShardProcessor) -> None:
         buffer = self._buffers.get(shard_id, [])
-        waited = time.monotonic() - self._buffer_since.get(shard_id, time.monotonic())
+        now = self.clock()
+        waited = now - self._buffer_since.get(shard_id, now)
         full = len(buffer) >= self.config.batch_size
         if buffer and not full and waited < self.config.batching_window:
             return
