@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -128,8 +129,8 @@ def test_every_route_of_the_app_is_an_api_event(template: dict[str, Any]) -> Non
     assert declared == routes
 
 
-def test_transform_creates_expected_resources() -> None:
-    """Run the SAM transform offline and check what CloudFormation would actually get."""
+def _transform() -> dict[str, Any]:
+    """Run the SAM transform offline: what CloudFormation would actually get."""
     from samtranslator.translator.transform import transform
     from samtranslator.yaml_helper import yaml_parse
 
@@ -146,7 +147,11 @@ def test_transform_creates_expected_resources() -> None:
             return {}
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "ap-northeast-1")
-    output = transform(parsed, params, _Loader())
+    return dict(transform(parsed, params, _Loader()))
+
+
+def test_transform_creates_expected_resources() -> None:
+    output = _transform()
     types = sorted({r["Type"] for r in output["Resources"].values()})
     assert "AWS::IAM::Role" not in types
     assert "AWS::IAM::Policy" not in types
@@ -156,6 +161,21 @@ def test_transform_creates_expected_resources() -> None:
     stages = [r for r in output["Resources"].values() if r["Type"] == "AWS::ApiGateway::Stage"]
     assert len(stages) == 1
     assert stages[0]["Properties"]["AccessLogSetting"]["DestinationArn"] == {"Ref": "ApiAccessLogGroupArn"}
+
+
+@pytest.mark.parametrize("response_type", ["DEFAULT_4XX", "DEFAULT_5XX"])
+def test_gateway_generated_errors_have_the_apis_error_shape(response_type: str) -> None:
+    """Errors API Gateway answers itself (no route, too large, throttled, integration failure) are the same
+    `{"error": {"code", "message"}}` JSON the function returns, even when the message holds quotes."""
+    api = next(r for r in _transform()["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi")
+    responses = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    template = responses[response_type]["responseTemplates"]["application/json"]
+    # API Gateway's simple substitution: messageString is the message already quoted as a JSON string.
+    message = 'Missing "Authentication" Token \\ ünïcode'
+    body = template.replace("$context.error.messageString", json.dumps(message)).replace(
+        "$context.error.responseType", "MISSING_AUTHENTICATION_TOKEN"
+    )
+    assert json.loads(body) == {"error": {"code": "MISSING_AUTHENTICATION_TOKEN", "message": message}}
 
 
 @pytest.mark.slow
