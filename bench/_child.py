@@ -1,7 +1,8 @@
 """Runs inside a fresh ``python -I -S`` interpreter: one cold init, then optionally requests.
 
 Argument: JSON {"paths": [...], "target": "floor" | "<handler module>", "event": {...} | null,
-"warmup": int, "repeat": int}. For "floor" the event holds GetItem keyword arguments.
+"warmup": int, "repeat": int, "client_config": {...} | null}. For "floor" the event holds GetItem keyword
+arguments and ``client_config`` optional botocore Config arguments (default: a plain ``boto3.client``).
 Prints one JSON line: init_s / init_cpu_s (import + module setup; for the floor ``import boto3`` + client),
 first_s (first request), samples_s (``repeat`` further requests after ``warmup``), result and the modules
 the X-Ray SDK patched. Kept free of project imports: everything it loads is what is being measured.
@@ -43,7 +44,12 @@ def main() -> None:
     if spec["target"] == "floor":
         import boto3
 
-        client = boto3.client("dynamodb")
+        if spec.get("client_config"):
+            from botocore.config import Config
+
+            client = boto3.client("dynamodb", config=Config(**spec["client_config"]))
+        else:
+            client = boto3.client("dynamodb")
 
         def call(event):
             return client.get_item(**event)["ResponseMetadata"]["HTTPStatusCode"]

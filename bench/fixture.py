@@ -72,53 +72,18 @@ def create(client: Any, name: str = TABLE, *, seed: bool = True) -> None:
 
 
 @contextmanager
-def moto_table(state_dir: Path, *, transaction_shim: bool = False, seed: bool = True) -> Iterator[Table]:
-    """A private moto server on a free loopback port with the seeded table; stopped (only it) on exit.
-
-    By default it is the local cloud's emulator exactly (``localcloud.emulator.start``); with
-    ``transaction_shim`` it is the same server plus :mod:`bench.moto_tx_shim`.
-    """
+def moto_table(state_dir: Path, *, seed: bool = True) -> Iterator[Table]:
+    """The local cloud's emulator (``localcloud.emulator``: moto + its shims) on a free loopback port with the
+    app's table; stopped (only it) on exit."""
     scripts = str(REPO / "scripts")
     if scripts not in sys.path:
         sys.path.insert(0, scripts)
     from localcloud import emulator
 
-    server = _start_shimmed(state_dir) if transaction_shim else emulator.start(state_dir)
+    server = emulator.start(state_dir)
     try:
         table = Table(endpoint=f"http://127.0.0.1:{server.port}")
         create(table.client(), seed=seed)
         yield table
     finally:
         server.stop()
-
-
-def _start_shimmed(state_dir: Path, timeout: float = 30.0) -> Any:
-    """``localcloud.emulator.start``'s recipe with ``bench.moto_tx_shim`` as the entry module."""
-    import os
-    import subprocess
-    import time
-
-    from localcloud import emulator
-
-    state_dir.mkdir(parents=True, exist_ok=True)
-    port = emulator.free_port()
-    env = emulator.server_env()
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    with (state_dir / "moto.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.moto_tx_shim", "--host", emulator.HOST, "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=state_dir,
-            start_new_session=True,
-        )
-    server = emulator.Emulator(port=port, pid=process.pid, state_dir=state_dir, process=process)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        if emulator._healthy(port):
-            return server
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"shimmed moto did not start; see {state_dir / 'moto.log'}")

@@ -7,7 +7,8 @@ batch responses); its ``FunctionWorker`` runs the processor in the Lambda runtim
 with the template's event properties and only ``BatchSize`` replaced (the template ships 10).
 
 End to end: the clock starts at the first write (``BatchWriteItem`` of new items, while the poller runs) and
-stops when ``STATS#Item`` counts every one of them.
+stops when ``STATS#Item`` counts every one of them. With ``preload`` the records are written first and the
+clock starts with the poller: processing capacity alone, without the emulator's write path.
 """
 
 from __future__ import annotations
@@ -85,29 +86,11 @@ def _count(client: Any, table: str) -> int:
     return int(found.get("Item", {}).get("Count", {}).get("N", "0"))
 
 
-def measure(
-    work: Path,
-    site: Path,
-    table: fixture.Table,
-    *,
-    records: int = 1000,
-    batch_size: int = 100,
-    batching_window: float | None = None,
-    timeout: float = 120,
-) -> StreamResult:
-    _scripts_on_path()
-    from localcloud.runtime.esm import EsmConfig, InvokeOutcome, to_json
+def _processor_worker(work: Path, site: Path, table: fixture.Table) -> tuple[Any, Any]:
+    """The processor as the local runtime runs it: RIE + awslambdaric, the layer laid out under /opt/python."""
     from localcloud.runtime.model import FunctionSpec
-    from localcloud.runtime.streams import CheckpointStore, StreamPoller
     from localcloud.runtime.workers import FunctionWorker, build_runtime_site
 
-    client = table.client()
-    import boto3
-
-    streams_client = boto3.client(
-        "dynamodbstreams", endpoint_url=table.endpoint, region_name=fixture.REGION, **_creds()
-    )
-    stream_arn = client.describe_table(TableName=table.name)["Table"]["LatestStreamArn"]
     spec = FunctionSpec(
         logical_id="ProcessorFunction",
         function_name="tfsam-bench-processor",
@@ -127,6 +110,28 @@ def measure(
         runtime_site=build_runtime_site(work / "runtime-python"),
         workers_dir=work / "workers",
     )
+    return spec, worker
+
+
+def measure(
+    work: Path,
+    site: Path,
+    table: fixture.Table,
+    *,
+    records: int = 1000,
+    batch_size: int = 100,
+    batching_window: float | None = None,
+    preload: bool = False,
+    timeout: float = 120,
+) -> StreamResult:
+    _scripts_on_path()
+    from localcloud.runtime.esm import EsmConfig, InvokeOutcome, to_json
+    from localcloud.runtime.streams import CheckpointStore, StreamPoller
+
+    client = table.client()
+    streams_client = _streams_client(table)
+    stream_arn = client.describe_table(TableName=table.name)["Table"]["LatestStreamArn"]
+    spec, worker = _processor_worker(work, site, table)
     props = {**processor_event_properties(), "Stream": stream_arn, "BatchSize": batch_size}
     if batching_window is not None:
         props["MaximumBatchingWindowInSeconds"] = batching_window
@@ -141,7 +146,6 @@ def measure(
 
     stop = threading.Event()
     worker.start()
-    # Skip what is already in the stream (the seeded sample item): count only this run's records.
     poller = StreamPoller(
         config,
         streams_client=streams_client,
@@ -151,16 +155,28 @@ def measure(
         stop=stop,
         region=fixture.REGION,
     )
-    try:
-        worker.invoke(to_json({"Records": []}).encode())  # the cold start is not throughput
-        poller.start()
-        baseline = _count(client, table.name)
+
+    def write_all() -> None:
         now = int(time.time())
-        started = time.perf_counter()
         for offset in range(0, records, 25):
             chunk = [{"PutRequest": {"Item": _item(i, now)}} for i in range(offset, min(records, offset + 25))]
             client.batch_write_item(RequestItems={table.name: chunk})
-        written = time.perf_counter() - started
+
+    try:
+        worker.invoke(to_json({"Records": []}).encode())  # the cold start is not throughput
+        baseline = _count(client, table.name)
+        if preload:
+            # Processing only: the stream already holds every record when the poller starts.
+            t = time.perf_counter()
+            write_all()
+            written = time.perf_counter() - t
+            started = time.perf_counter()
+            poller.start()
+        else:
+            poller.start()
+            started = time.perf_counter()
+            write_all()
+            written = time.perf_counter() - started
         deadline = time.monotonic() + timeout
         counted = 0
         while counted < records and time.monotonic() < deadline:
@@ -175,6 +191,12 @@ def measure(
         worker.stop()
     # On timeout the rate is what was counted so far (``complete`` False says so), never an extrapolation.
     return StreamResult(counted, elapsed, written, batch_size, invocations, complete=counted >= records)
+
+
+def _streams_client(table: fixture.Table) -> Any:
+    import boto3
+
+    return boto3.client("dynamodbstreams", endpoint_url=table.endpoint, region_name=fixture.REGION, **_creds())
 
 
 def _creds() -> dict[str, str]:

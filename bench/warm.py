@@ -1,8 +1,9 @@
 """Warm API request overhead: GET /items/{id} through the handler vs the raw GetItem it performs.
 
 Both run in Lambda-like processes (:mod:`bench.coldstart`) against the same seeded moto table: the handler
-with tracing, metrics, logging and validation on, the baseline as a bare ``boto3`` client (unpatched, in its
-own process, since X-Ray patches botocore class-wide). Blocks of requests alternate between the two
+with tracing, metrics, logging and validation on, the baseline as a bare ``boto3`` client with the app's
+client settings (``service.dal.client.CLIENT_CONFIG``), unpatched, in its own process (X-Ray patches
+botocore class-wide). Blocks of requests alternate between the two
 processes so machine noise hits both; the statistic is the p50 of all timed requests.
 """
 
@@ -11,8 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import coldstart, fixture
+from bench import coldstart, fixture, lambda_site
 from bench.stats import percentile
+
+
+def app_client_config() -> dict[str, object]:
+    """The app's botocore Config arguments: the baseline GetItem uses the very same client settings."""
+    import sys
+
+    if str(lambda_site.LAYER_SRC) not in sys.path:
+        sys.path.insert(0, str(lambda_site.LAYER_SRC))
+    from service.dal.client import CLIENT_CONFIG
+
+    return dict(CLIENT_CONFIG)
 
 
 @dataclass(frozen=True)
@@ -30,7 +42,7 @@ class WarmResult:
         return percentile(self.raw_s, 50)
 
 
-def measure(site: Path, table: fixture.Table, requests: int = 300, blocks: int = 2, warmup: int = 30) -> WarmResult:
+def measure(site: Path, table: fixture.Table, requests: int = 400, blocks: int = 8, warmup: int = 30) -> WarmResult:
     handler: list[float] = []
     raw: list[float] = []
     statuses: set[object] = set()
@@ -43,6 +55,7 @@ def measure(site: Path, table: fixture.Table, requests: int = 300, blocks: int =
                 "event": coldstart.first_event(target, table),
                 "warmup": warmup,
                 "repeat": per_block,
+                "client_config": app_client_config() if target == coldstart.FLOOR else None,
             }
             out = coldstart.run_child(spec, coldstart.child_env("api", table.name, table.endpoint, "127.0.0.1:2000"))
             (raw if target == coldstart.FLOOR else handler).extend(out["samples_s"])
