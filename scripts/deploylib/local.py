@@ -7,6 +7,7 @@ local runtime (restarted only when the build or its configuration changed).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -140,6 +141,17 @@ def sam_build(layout: Layout, state: LocalState, overrides: list[str], runner: S
         runner.say(f"    sources unchanged (sha256 {build_hash[:12]}): reusing {state.build_dir}")
         return build_hash
     state.root.mkdir(parents=True, exist_ok=True)
+    state.cache_dir.mkdir(parents=True, exist_ok=True)
+    # Isolated local clouds share sam build's dependency cache; two builds filling it at once corrupt it, so
+    # builds take turns on a lock file beside it (released when the process exits, whatever happens).
+    with (state.cache_dir.parent / "cache.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _run_sam_build(layout, state, overrides, runner)
+    state.build_stamp.write_text(build_hash)
+    return build_hash
+
+
+def _run_sam_build(layout: Layout, state: LocalState, overrides: list[str], runner: StageRunner) -> None:
     runner.run(
         [
             "sam",
@@ -157,8 +169,6 @@ def sam_build(layout: Layout, state: LocalState, overrides: list[str], runner: S
         ],
         cwd=layout.root,
     )
-    state.build_stamp.write_text(build_hash)
-    return build_hash
 
 
 def start_runtime(state: LocalState, config: dict[str, Any], runner: StageRunner) -> int:
