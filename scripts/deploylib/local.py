@@ -7,11 +7,14 @@ local runtime (restarted only when the build or its configuration changed).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +30,7 @@ from localcloud.state import (
     REGION,
     RUNTIME_MODULE,
     LocalState,
+    alive,
     host_architecture,
     read_json,
     runtime_pid,
@@ -68,6 +72,68 @@ def ensure_emulator(state: LocalState, runner: StageRunner) -> tuple[emu.Emulato
 
 
 def apply_terraform(state: LocalState, endpoint_url: str, fresh: bool, runner: StageRunner, opts: Options) -> None:
+    watched = emu.running(state.emulator_dir)
+    stop_watch = threading.Event()
+    if watched is not None:
+        threading.Thread(
+            target=_watch_emulator, args=(watched.pid, state.terraform_dir, stop_watch), daemon=True
+        ).start()
+    try:
+        _apply_terraform(state, endpoint_url, fresh, runner, opts)
+    except DeployError as exc:
+        if _healthy(endpoint_url):
+            raise
+        # The emulator died under Terraform: its raw error ("reading STS Caller Identity", "connection refused")
+        # hides the cause. A re-run recovers: a dead emulator is replaced by a fresh one and the state of the
+        # old one is set aside (see ensure_emulator / the `fresh` branch below).
+        verb = str(exc).split(" failed:", 1)[0].removeprefix("terraform ")
+        raise DeployError(
+            f"the local emulator stopped during terraform {verb}: run ./scripts/deploy.sh local again"
+            f" (emulator log: {state.emulator_dir / emu.LOG_FILE})"
+        ) from exc
+    finally:
+        stop_watch.set()
+
+
+def _watch_emulator(pid: int, workdir: Path, done: threading.Event) -> None:
+    """Interrupt our Terraform once the emulator process is gone.
+
+    Without it, a dead emulator leaves Terraform in the provider's resource waiters (which retry a refused
+    connection until their own timeouts, many minutes): measured > 4 minutes with no output at all.
+    """
+    while not done.wait(1.0):
+        if alive(pid, emu.ENTRY_MODULE):
+            continue
+        marker = f"-chdir={workdir}"
+        for child in _terraform_children(marker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGINT)  # graceful: Terraform cancels and still writes its state
+        if done.wait(20.0):
+            return
+        for child in _terraform_children(marker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+        return
+
+
+def _terraform_children(marker: str) -> list[int]:
+    me = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        # stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after the last ')'.
+        if stat.rsplit(")", 1)[1].split()[1] == me and cmdline.startswith("terraform ") and marker in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def _apply_terraform(state: LocalState, endpoint_url: str, fresh: bool, runner: StageRunner, opts: Options) -> None:
     workdir = tfw.prepare(state.terraform_dir, endpoint_url)
     tfstate = workdir / "terraform.tfstate"
     if fresh and tfstate.exists():
