@@ -18,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ def apply_terraform(state: LocalState, endpoint_url: str, fresh: bool, runner: S
     stop_watch = threading.Event()
     if watched is not None:
         threading.Thread(
-            target=_watch_emulator, args=(watched.pid, state.terraform_dir, stop_watch), daemon=True
+            target=_watch_emulator, args=(watched.pid, state.terraform_dir, stop_watch, runner.say), daemon=True
         ).start()
     try:
         _apply_terraform(state, endpoint_url, fresh, runner, opts)
@@ -95,7 +96,7 @@ def apply_terraform(state: LocalState, endpoint_url: str, fresh: bool, runner: S
         stop_watch.set()
 
 
-def _watch_emulator(pid: int, workdir: Path, done: threading.Event) -> None:
+def _watch_emulator(pid: int, workdir: Path, done: threading.Event, say: Callable[[str], None] = print) -> None:
     """Interrupt our Terraform once the emulator process is gone.
 
     Without it, a dead emulator leaves Terraform in the provider's resource waiters (which retry a refused
@@ -105,7 +106,10 @@ def _watch_emulator(pid: int, workdir: Path, done: threading.Event) -> None:
         if alive(pid, emu.ENTRY_MODULE):
             continue
         marker = f"-chdir={workdir}"
-        for child in _terraform_children(marker):
+        children = _terraform_children(marker)
+        if children:
+            say(f"    emulator pid {pid} is gone: interrupting terraform (pid {', '.join(map(str, children))})")
+        for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGINT)  # graceful: Terraform cancels and still writes its state
         if done.wait(20.0):

@@ -197,4 +197,5 @@ def test_emulator_killed_mid_apply_fails_clearly_and_the_next_run_recovers(tmp_p
     assert not left, "processes left after local.sh stop:\n" + "\n".join(left)
     print("\nemulator-dies timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
     print(f"killed after {created or 'nothing (timeout)'} existed; {half_applied} resources in the half-applied state")
-    print(f"failed deploy's last line: {last}")
+    watchdog = "interrupting terraform" in output
+    print(f"deploy.sh interrupted terraform itself: {watchdog}; failed deploy's last line: {last}")

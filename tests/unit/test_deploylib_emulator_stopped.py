@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -33,3 +37,25 @@ def test_terraform_failure_names_a_dead_emulator(
     else:
         assert message.startswith("the local emulator stopped during terraform apply: run ./scripts/deploy.sh local")
         assert str(tmp_path / "emulator" / "moto.log") in message
+
+
+def test_watchdog_interrupts_only_our_terraform_of_that_workspace(tmp_path: Path) -> None:
+    """A dead emulator: Terraform (here a stand-in named `terraform`) is interrupted, another workspace's is not."""
+    sleeper = "import time; time.sleep(60)"
+    ours = subprocess.Popen(["terraform", "-c", sleeper, f"-chdir={tmp_path}/a"], executable=sys.executable)
+    other = subprocess.Popen(["terraform", "-c", sleeper, f"-chdir={tmp_path}/b"], executable=sys.executable)
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # its PID no longer runs the emulator: the watchdog must treat the emulator as gone
+    done = threading.Event()
+    try:
+        started = time.monotonic()
+        watch = threading.Thread(target=local._watch_emulator, args=(dead.pid, tmp_path / "a", done), daemon=True)
+        watch.start()
+        assert ours.wait(15) != 0  # SIGINT -> KeyboardInterrupt in the stand-in
+        assert time.monotonic() - started < 10
+        assert other.poll() is None
+    finally:
+        done.set()
+        for proc in (ours, other):
+            proc.kill()
+            proc.wait()
