@@ -15,6 +15,9 @@ TOOLS="$VENV/tools"
 QUIET=0
 [[ "${1:-}" == "--quiet" ]] && QUIET=1
 
+# Package caches stay inside the repo too (make clean removes them), so nothing is written under $HOME.
+export PIP_CACHE_DIR="$TOOLS/cache/pip" npm_config_cache="$TOOLS/cache/npm"
+
 say() { [[ $QUIET == 1 ]] || echo "bootstrap: $*"; }
 die() { echo "bootstrap: error: $*" >&2; exit 1; }
 hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
