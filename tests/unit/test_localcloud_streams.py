@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
@@ -138,3 +139,54 @@ def test_with_nothing_read_only_trim_horizon_is_re_acquired(tmp_path: Path, star
     # A new LATEST iterator could skip a record written between the last read and the call: keep the chain.
     assert h.poller.refreshes == int(refreshed)
     assert [r["ShardIteratorType"] for r in h.streams.iterator_requests] == [start] * (1 + int(refreshed))
+
+
+def test_events_carry_the_wire_records_from_a_real_client(tmp_path: Path) -> None:
+    """Against moto (in-process): the records a boto3 client's page hands the function are the wire records
+    (epoch-second ApproximateCreationDateTime, base64 B/BS), the same values the SDK-typed path produces."""
+    import base64
+
+    import boto3
+    from localcloud import moto_shims
+    from localcloud.runtime.esm import to_json
+    from moto import mock_aws
+
+    moto_shims.apply_all()
+    kwargs = {"region_name": "ap-northeast-1", "aws_access_key_id": "t", "aws_secret_access_key": "t"}
+    with mock_aws():
+        client, streams = boto3.client("dynamodb", **kwargs), boto3.client("dynamodbstreams", **kwargs)
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        arn = client.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+        client.put_item(TableName="t", Item={"PK": {"S": "ITEM#1"}, "b": {"B": b"\x00\xff"}, "bs": {"BS": [b"\x01"]}})
+        events: list[dict[str, Any]] = []
+        poller = StreamPoller(
+            EsmConfig(function_arn="arn:aws:lambda:x:1:function:p", stream_arn=arn),
+            streams_client=streams,
+            invoke=lambda event: events.append(event) or InvokeOutcome(None),
+            on_failure=lambda record: pytest.fail(f"unexpected on-failure record {record}"),
+            checkpoints=CheckpointStore(tmp_path / "checkpoints.json"),
+            stop=threading.Event(),
+            region="ap-northeast-1",
+        )
+        sdk_answers: list[dict[str, Any]] = []
+        get_records = streams.get_records
+        streams.get_records = lambda **kw: sdk_answers.append(get_records(**kw)) or sdk_answers[-1]
+        assert poller.poll_once()
+        assert "Records" not in sdk_answers[0]  # the SDK parsed nothing: the page was taken as sent
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        streams.meta.events.unregister("before-parse.dynamodb-streams.GetRecords", unique_id="localcloud-raw-page")
+        typed = json.loads(to_json(get_records(ShardIterator=iterator["ShardIterator"])["Records"]))
+
+    [record] = events[0]["Records"]
+    image = record["dynamodb"]["NewImage"]
+    assert image["b"] == {"B": base64.b64encode(b"\x00\xff").decode()}
+    assert image["bs"] == {"BS": [base64.b64encode(b"\x01").decode()]}
+    assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], int | float)
+    assert {k: v for k, v in record.items() if k != "eventSourceARN"} == typed[0]

@@ -10,6 +10,7 @@ is exhausted, or records are older than `MaximumRecordAgeInSeconds`, Lambda send
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -253,13 +254,16 @@ class ShardProcessor:
 
 
 def to_json(value: Any) -> str:
-    """JSON for events that may hold SDK datetimes (ApproximateCreationDateTime) or Decimals."""
+    """JSON for events that may hold SDK values: datetimes (ApproximateCreationDateTime), Decimals, and bytes
+    (B/BS attributes), which Lambda's events carry as base64 text."""
     return json.dumps(value, default=_default)
 
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.timestamp()
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
     from decimal import Decimal
 
     if isinstance(value, Decimal):
