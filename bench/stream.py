@@ -7,16 +7,19 @@ batch responses); its ``FunctionWorker`` runs the processor in the Lambda runtim
 with the template's event properties and only ``BatchSize`` replaced (the template ships 10).
 
 End to end: the clock starts at the first write (``BatchWriteItem`` of new items, while the poller runs) and
-stops when ``STATS#Item`` counts every one of them. With ``preload`` the records are written first and the
-clock starts with the poller: processing capacity alone, without the emulator's write path.
+stops when the invocation that applied the last of them returns (the processor commits ``STATS#Item`` before
+it answers; the count is read once afterwards and must equal the records written). The writes come from their
+own process (``bench.stream_writer``), as an application's would. With ``preload`` the records are written
+first and the clock starts with the poller: processing capacity alone, without the emulator's write path.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,21 +69,6 @@ def _layer_dir(work: Path, site: Path) -> Path:
     return python.parent
 
 
-def _item(index: int, now: int) -> dict[str, Any]:
-    item_id = str(uuid.uuid4())
-    return {
-        "PK": {"S": f"ITEM#{item_id}"},
-        "SK": {"S": "METADATA"},
-        "EntityType": {"S": "Item"},
-        "ItemId": {"S": item_id},
-        "Name": {"S": f"bench {index}"},
-        "Tags": {"L": []},
-        "CreatedAt": {"N": str(now)},
-        "UpdatedAt": {"N": str(now)},
-        "version": {"N": "1"},
-    }
-
-
 def _count(client: Any, table: str) -> int:
     found = client.get_item(TableName=table, Key={"PK": {"S": "STATS#Item"}, "SK": {"S": "TOTAL"}}, ConsistentRead=True)
     return int(found.get("Item", {}).get("Count", {}).get("N", "0"))
@@ -113,6 +101,66 @@ def _processor_worker(work: Path, site: Path, table: fixture.Table) -> tuple[Any
     return spec, worker
 
 
+class _Applied:
+    """The new items the processor has applied, from the invocations' own answers.
+
+    The clock stops when the invocation that applied the last one returns (its transaction committed the stats
+    before it answered); STATS#Item is then read once to prove it. Polling the table instead would put the
+    measuring itself on the emulator's busiest path.
+    """
+
+    def __init__(self, records: int) -> None:
+        self.records = records
+        self.items: set[str] = set()
+        self.done = threading.Event()
+        self.finished = 0.0
+        self.invocations = 0
+
+    def note(self, event: dict[str, Any], outcome: Any) -> None:
+        self.invocations += 1
+        if outcome.function_error is not None:
+            return
+        payload = outcome.payload if isinstance(outcome.payload, dict) else {}
+        failed = {f.get("itemIdentifier") for f in payload.get("batchItemFailures") or []}
+        for record in event["Records"]:
+            stream_record = record["dynamodb"]
+            if record["eventName"] == "INSERT" and stream_record["SequenceNumber"] not in failed:
+                self.items.add(stream_record["Keys"]["PK"]["S"])
+        if len(self.items) >= self.records and not self.done.is_set():
+            self.finished = time.perf_counter()
+            self.done.set()
+
+
+class _Writer:
+    """The producer process (``bench.stream_writer``), started and ready (SDK imported, items built) before any
+    clock runs; ``write()`` tells it to go and returns the time it spent writing."""
+
+    def __init__(self, table: fixture.Table, records: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.stream_writer", table.endpoint, table.name, str(records)],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if self._line() != "ready":
+            self.process.kill()
+            raise RuntimeError("the stream writer did not start (its error is above)")
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        return self.process.stdout.readline().strip()
+
+    def write(self) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+        line = self._line()
+        if self.process.wait(60) != 0 or not line:
+            raise RuntimeError("the stream writer failed (its error is above)")
+        return float(json.loads(line)["seconds"])
+
+
 def measure(
     work: Path,
     site: Path,
@@ -129,68 +177,61 @@ def measure(
     from localcloud.runtime.streams import CheckpointStore, StreamPoller
 
     client = table.client()
-    streams_client = _streams_client(table)
     stream_arn = client.describe_table(TableName=table.name)["Table"]["LatestStreamArn"]
     spec, worker = _processor_worker(work, site, table)
     props = {**processor_event_properties(), "Stream": stream_arn, "BatchSize": batch_size}
     if batching_window is not None:
         props["MaximumBatchingWindowInSeconds"] = batching_window
-    config = EsmConfig.from_event_properties(props, spec.arn(fixture.REGION, "123456789012"))
-    invocations = 0
+    applied = _Applied(records)
     failures: list[dict[str, Any]] = []
 
     def invoke(event: dict[str, Any]) -> InvokeOutcome:
-        nonlocal invocations
-        invocations += 1
-        return worker.invoke(to_json(event).encode())
+        outcome = worker.invoke(to_json(event).encode())
+        applied.note(event, outcome)
+        return outcome
 
     stop = threading.Event()
-    worker.start()
     poller = StreamPoller(
-        config,
-        streams_client=streams_client,
+        EsmConfig.from_event_properties(props, spec.arn(fixture.REGION, "123456789012")),
+        streams_client=_streams_client(table),
         invoke=invoke,
         on_failure=failures.append,
         checkpoints=CheckpointStore(work / "checkpoints.json"),
         stop=stop,
         region=fixture.REGION,
     )
-
-    def write_all() -> None:
-        now = int(time.time())
-        for offset in range(0, records, 25):
-            chunk = [{"PutRequest": {"Item": _item(i, now)}} for i in range(offset, min(records, offset + 25))]
-            client.batch_write_item(RequestItems={table.name: chunk})
-
+    worker.start()
     try:
-        worker.invoke(to_json({"Records": []}).encode())  # the cold start is not throughput
+        # The cold start is not throughput: init, then one real record (sam/events/stream-insert.json), so the
+        # lazily created SDK client and X-Ray patching (``service/dal/client.py``) are paid before the clock.
+        warm = worker.invoke(to_json(fixture.event("stream-insert")).encode())
+        if warm.function_error:
+            raise RuntimeError(f"the processor failed its warm-up record: {warm.payload}")
         baseline = _count(client, table.name)
-        if preload:
-            # Processing only: the stream already holds every record when the poller starts.
-            t = time.perf_counter()
-            write_all()
-            written = time.perf_counter() - t
+        writer = _Writer(table, records)
+        if preload:  # processing only: the stream already holds every record when the poller starts
+            written = writer.write()
             started = time.perf_counter()
             poller.start()
         else:
             poller.start()
             started = time.perf_counter()
-            write_all()
-            written = time.perf_counter() - started
+            written = writer.write()
         deadline = time.monotonic() + timeout
-        counted = 0
-        while counted < records and time.monotonic() < deadline:
+        while not applied.done.wait(0.05) and time.monotonic() < deadline:
             if failures:
                 raise RuntimeError(f"records went to the on-failure destination: {failures[0]}")
-            time.sleep(0.02)
-            counted = _count(client, table.name) - baseline
-        elapsed = time.perf_counter() - started
+        elapsed = (applied.finished if applied.done.is_set() else time.perf_counter()) - started
+        counted = _count(client, table.name) - baseline
+        if applied.done.is_set() and counted != records:
+            raise RuntimeError(f"the processor reported {records} records applied but STATS#Item counts {counted}")
     finally:
         stop.set()
-        poller.join(10)
+        if poller.is_alive():
+            poller.join(10)
         worker.stop()
     # On timeout the rate is what was counted so far (``complete`` False says so), never an extrapolation.
-    return StreamResult(counted, elapsed, written, batch_size, invocations, complete=counted >= records)
+    return StreamResult(counted, elapsed, written, batch_size, applied.invocations, complete=counted >= records)
 
 
 def _streams_client(table: fixture.Table) -> Any:

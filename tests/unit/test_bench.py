@@ -140,3 +140,22 @@ def test_cold_start_smoke_one_round(tmp_path: Path) -> None:
         assert samples.first_total is None  # no endpoint: no first request
     # Tracing is deferred: nothing patched the AWS SDK during init.
     assert all(p == [] for s in found.values() for p in s.patched)
+
+
+def test_stream_clock_stops_only_when_every_new_item_was_applied() -> None:
+    from localcloud.runtime.esm import InvokeOutcome
+
+    from bench.stream import _Applied
+
+    def record(pk: str, seq: str, name: str = "INSERT") -> dict[str, object]:
+        return {"eventName": name, "dynamodb": {"Keys": {"PK": {"S": pk}}, "SequenceNumber": seq}}
+
+    applied = _Applied(3)
+    batch = {"Records": [record("ITEM#a", "1"), record("ITEM#b", "2"), record("ITEM#a", "3", "MODIFY")]}
+    applied.note(batch, InvokeOutcome(None, "Unhandled"))  # a crashed invocation applied nothing
+    applied.note(batch, InvokeOutcome({"batchItemFailures": [{"itemIdentifier": "2"}]}))  # b failed
+    assert (applied.items, applied.done.is_set()) == ({"ITEM#a"}, False)
+    applied.note({"Records": [record("ITEM#b", "2"), record("ITEM#a", "1")]}, InvokeOutcome(None))  # redelivery
+    assert (applied.items, applied.done.is_set()) == ({"ITEM#a", "ITEM#b"}, False)
+    applied.note({"Records": [record("ITEM#c", "4")]}, InvokeOutcome({"batchItemFailures": []}))
+    assert applied.done.is_set() and applied.finished > 0 and applied.invocations == 4
