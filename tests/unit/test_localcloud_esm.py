@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import tooling
-from localcloud.runtime.esm import EsmConfig, InvokeOutcome, ShardProcessor, sequence_number
+from localcloud.runtime.esm import EsmConfig, InvokeOutcome, RecordFilter, ShardProcessor, sequence_number
 from samcli.yamlhelper import yaml_parse
 
 STREAM = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
@@ -218,3 +218,32 @@ def test_esm_config_from_the_templates_event() -> None:
     assert config.max_record_age == props["MaximumRecordAgeInSeconds"]
     assert config.report_batch_item_failures is ("ReportBatchItemFailures" in props["FunctionResponseTypes"])
     assert config.on_failure_arn == "arn:aws:sqs:ap-northeast-1:123456789012:dlq"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        '{"dynamodb": {"Keys": {"PK": {"S": [{"prefix": "ITEM#"}, {"prefix": "USER#"}]}}}}',
+        '{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"Status": {"S": [{"anything-but": "DONE"}]}}}}',
+        '{"dynamodb": {"OldImage": {"Status": [{"exists": false}]}}}',
+        '{"dynamodb": {"NewImage": {"Qty": {"N": ["3", "5"]}}}}',
+        '{"$or": [{"eventName": ["REMOVE"]}, {"dynamodb": {"Keys": {"PK": {"S": ["USER#u"]}}}}]}',
+        '{"dynamodb": {"Missing": {"Deeper": ["x"]}}}',
+    ],
+)
+def test_the_filter_decides_as_motos_matcher_on_the_whole_record(pattern: str) -> None:
+    from moto.events.models import EventPattern
+
+    whole = EventPattern.load(pattern)
+    records = []
+    for n, (pk, event, status, qty) in enumerate(
+        [("ITEM#1", "INSERT", "NEW", "3"), ("USER#u", "MODIFY", "DONE", "1"), ("STATS#x", "REMOVE", None, "5")]
+    ):
+        r = record(n, pk)
+        r["eventName"] = event
+        image = {"PK": {"S": pk}, "Qty": {"N": qty}, **({"Status": {"S": status}} if status else {})}
+        r["dynamodb"].update(NewImage=image, OldImage=dict(image) if event != "INSERT" else {})
+        records.append(r)
+    decided = [RecordFilter([pattern]).matches(r) for r in records]
+    assert decided == [whole.matches_event(r) for r in records]
+    assert any(decided) != ("Missing" in pattern)  # every pattern but the last matches something

@@ -75,7 +75,9 @@ class EsmConfig:
 class RecordFilter:
     """Lambda event filtering: a record passes if ANY pattern matches (no patterns: everything passes).
 
-    Lambda filter patterns are EventBridge patterns, so this reuses moto's EventBridge matcher.
+    Lambda filter patterns are EventBridge patterns, so this reuses moto's EventBridge matcher. The matcher
+    copies and flattens the whole event; it is handed only the parts of the record the pattern names (a pattern
+    never looks at anything else), which keeps the images of a big item out of every comparison.
     """
 
     def __init__(self, patterns: Iterable[str]):
@@ -84,7 +86,14 @@ class RecordFilter:
         self._patterns = [EventPattern.load(p) for p in patterns]
 
     def matches(self, record: Record) -> bool:
-        return not self._patterns or any(p.matches_event(record) for p in self._patterns)
+        return not self._patterns or any(p.matches_event(_named_parts(record, p.get_pattern())) for p in self._patterns)
+
+
+def _named_parts(value: Any, pattern: Any) -> Any:
+    """The parts of ``value`` under the keys ``pattern`` names, recursively; all of it where ``$or`` is used."""
+    if not isinstance(value, dict) or not isinstance(pattern, dict) or "$or" in pattern:
+        return value
+    return {key: _named_parts(value[key], sub) for key, sub in pattern.items() if key in value}
 
 
 def sequence_number(record: Record) -> str:
