@@ -114,11 +114,12 @@ class RecordHandler:
         return LedgerEntry(event_id, delta.entity_type, delta.count, dict(delta.by_status))
 
     def _apply(self, record: DynamoDBRecord, item: tuple[str, str]) -> str:
-        prepared = self._prepare(record, item)
-        if isinstance(prepared, str):
-            return prepared
-        outcome = self._bulk_outcomes.pop(prepared.event_id, None)
+        # A record the bulk path applied was prepared there already; its outcome is all that is left to report.
+        outcome = self._bulk_outcomes.pop(record.event_id or "", None)
         if outcome is None:
+            prepared = self._prepare(record, item)
+            if isinstance(prepared, str):
+                return prepared
             now = int(time.time())
             applied = self._store.apply_with_ledger(
                 prepared.event_id,
@@ -131,7 +132,7 @@ class RecordHandler:
             outcome = "applied" if applied else "duplicate"
         if outcome == "duplicate":
             metrics.add_metric(name="StreamRecordsDuplicate", unit=MetricUnit.Count, value=1)
-            logger.info("stream record already applied", extra={"event_id": prepared.event_id})
+            logger.info("stream record already applied", extra={"event_id": record.event_id})
             return "duplicate"
         metrics.add_metric(name="StreamRecordsApplied", unit=MetricUnit.Count, value=1)
         return "applied"
