@@ -238,3 +238,19 @@ def test_speed_shims_patch_once() -> None:
     first = (DynamoDBStreamsHandler.get_records, ConditionExpressionParser.parse, Item.__init__)
     moto_shims.apply_all()
     assert (DynamoDBStreamsHandler.get_records, ConditionExpressionParser.parse, Item.__init__) == first
+
+
+# --- moto's package list read once --------------------------------------------------------------------------
+
+
+def test_backend_packages_are_listed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from moto import backends
+
+    moto_shims.apply_all()
+    listed = backends.list_of_moto_modules()
+    assert {"dynamodb", "dynamodbstreams", "iam", "s3"} <= set(listed)
+    assert set(listed) == set(backends.list_of_moto_modules.__wrapped__())  # type: ignore[attr-defined]
+    monkeypatch.setattr(os, "listdir", lambda *_: pytest.fail("moto's packages were listed again"))
+    assert "dynamodb" in backends.list_of_moto_modules()
