@@ -254,3 +254,32 @@ def test_backend_packages_are_listed_once(monkeypatch: pytest.MonkeyPatch) -> No
     assert set(listed) == set(backends.list_of_moto_modules.__wrapped__())  # type: ignore[attr-defined]
     monkeypatch.setattr(os, "listdir", lambda *_: pytest.fail("moto's packages were listed again"))
     assert "dynamodb" in backends.list_of_moto_modules()
+
+
+# --- the emulator's startup heap frozen ---------------------------------------------------------------------
+
+
+def test_the_emulator_builds_iam_up_front_and_freezes_it() -> None:
+    import subprocess
+    import sys
+
+    import tooling
+
+    probe = (
+        "import gc; from localcloud.moto_shims import freeze_startup_heap; freeze_startup_heap(); "
+        "from moto.iam.models import iam_backends; from moto.utilities.utils import PARTITION_NAMES; "
+        "account = iam_backends['123456789012']; "
+        "print(gc.get_freeze_count(), sorted(account) == sorted(PARTITION_NAMES), "
+        "'arn:aws:iam::aws:policy/ReadOnlyAccess' in account['aws'].managed_policies)"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(tooling.REPO_ROOT / "scripts"),
+        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, timeout=120
+    )
+    frozen, every_partition, managed = out.stdout.split()
+    assert int(frozen) > 50_000  # moto, botocore's models and the managed policies: out of the collector's sight
+    assert (every_partition, managed) == ("True", "True")
