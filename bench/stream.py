@@ -193,7 +193,7 @@ def measure(
     stop = threading.Event()
     poller = StreamPoller(
         EsmConfig.from_event_properties(props, spec.arn(fixture.REGION, "123456789012")),
-        streams_client=_streams_client(table),
+        streams_client=table.streams_client(),
         invoke=invoke,
         on_failure=failures.append,
         checkpoints=CheckpointStore(work / "checkpoints.json"),
@@ -232,16 +232,6 @@ def measure(
         worker.stop()
     # On timeout the rate is what was counted so far (``complete`` False says so), never an extrapolation.
     return StreamResult(counted, elapsed, written, batch_size, applied.invocations, complete=counted >= records)
-
-
-def _streams_client(table: fixture.Table) -> Any:
-    import boto3
-
-    return boto3.client("dynamodbstreams", endpoint_url=table.endpoint, region_name=fixture.REGION, **_creds())
-
-
-def _creds() -> dict[str, str]:
-    return {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
 def coldstart_arch() -> str:
