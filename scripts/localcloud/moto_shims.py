@@ -206,6 +206,8 @@ def patch_condition_expression_memo() -> None:
 
     @functools.wraps(original)
     def parse(self: ConditionExpressionParser) -> Any:
+        if not self.condition_expression:  # moto answers "no condition" at once: nothing to remember
+            return original(self)
         key = json.dumps(
             [self.condition_expression, self.expression_attribute_names, self.expression_attribute_values],
             sort_keys=True,
