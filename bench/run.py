@@ -22,6 +22,7 @@ from bench import coldstart, fixture, lambda_site
 from bench.stats import Row, median, render_markdown, render_text
 
 REPO = lambda_site.REPO
+HISTORY = Path(__file__).with_name("history.md")  # one-off before/after notes, appended verbatim
 DOC = REPO / "docs" / "benchmarks.md"
 SECTIONS = ("cold", "warm", "stream", "deploy", "size")
 MAKE = "make bench"
@@ -330,6 +331,7 @@ def write_doc(path: Path, info: dict[str, str], rows: list[Row], notes: list[str
         *(f"- {note}" for note in notes),
         "",
         *METHOD,
+        HISTORY.read_text(encoding="utf-8"),
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
 
