@@ -159,3 +159,24 @@ def test_stream_clock_stops_only_when_every_new_item_was_applied() -> None:
     assert (applied.items, applied.done.is_set()) == ({"ITEM#a", "ITEM#b"}, False)
     applied.note({"Records": [record("ITEM#c", "4")]}, InvokeOutcome({"batchItemFailures": []}))
     assert applied.done.is_set() and applied.finished > 0 and applied.invocations == 4
+
+
+def test_trace_headers_follow_the_sampling_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from bench import _child
+
+    ticks = [0.0, 0.1, 0.2, 0.3, 1.0, 1.5] + [2.0 + i / 1000 for i in range(400)]
+    clock = iter(ticks + [2.5] * 10)
+    monkeypatch.setattr(_child.time, "monotonic", lambda: next(clock))
+    default, every = _child._TraceHeaders("lambda-default"), _child._TraceHeaders("all")
+    roots = set()
+    for _ in ticks:
+        default.next()
+        roots.add(os.environ["_X_AMZN_TRACE_ID"].split(";")[0])
+    assert os.environ["_X_AMZN_TRACE_ID"].startswith("Root=1-") and "Sampled=" in os.environ["_X_AMZN_TRACE_ID"]
+    assert len(roots) == 406  # a new trace per invocation
+    assert 3 <= default.sampled <= 3 + 40  # one per second (0, 1, 2) and about 5% of the rest
+    for _ in range(10):
+        every.next()
+    assert every.sampled == 10
