@@ -148,13 +148,14 @@ class ShardProcessor:
         *,
         clock: Callable[[], float] = time.time,
         region: str = "ap-northeast-1",
+        record_filter: RecordFilter | None = None,
     ):
         self.config = config
         self.shard_id = shard_id
         self._invoke = invoke
         self._on_failure = on_failure
         self._clock = clock
-        self._filter = RecordFilter(config.filter_patterns)
+        self._filter = record_filter or RecordFilter(config.filter_patterns)
         self.region = region
         self.stats = ShardStats()
 

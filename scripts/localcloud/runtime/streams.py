@@ -22,7 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from localcloud.runtime.esm import EsmConfig, InvokeOutcome, Record, ShardProcessor, sequence_number, to_json
+from localcloud.runtime.esm import (
+    EsmConfig,
+    InvokeOutcome,
+    Record,
+    RecordFilter,
+    ShardProcessor,
+    sequence_number,
+    to_json,
+)
 
 LOG = logging.getLogger("localcloud.streams")
 POLL_INTERVAL = 0.25  # Lambda polls a DynamoDB stream shard "at a base rate of 4 times per second"
@@ -112,6 +120,9 @@ class StreamPoller(threading.Thread):
         self._shards_listed_at = float("-inf")
         if hasattr(streams_client, "meta"):
             read_raw_pages(streams_client)
+        # Built now: the matcher's import (moto's EventBridge models, ~0.1 s) belongs to startup, not to the
+        # latency of the first records.
+        self._filter = RecordFilter(config.filter_patterns)
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -187,7 +198,9 @@ class StreamPoller(threading.Thread):
             records = response["Records"]
             processor = self._processors.setdefault(
                 shard_id,
-                ShardProcessor(self.config, shard_id, self.invoke, self.on_failure, region=self.region),
+                ShardProcessor(
+                    self.config, shard_id, self.invoke, self.on_failure, region=self.region, record_filter=self._filter
+                ),
             )
             if records:
                 busy = True
