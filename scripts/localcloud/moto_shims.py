@@ -1,9 +1,12 @@
 """Server-side patches for gaps in moto that the project depends on, and the entry point that serves moto with them.
 
 Run as ``python -m localcloud.moto_shims --host 127.0.0.1 --port PORT`` (this is what
-:func:`localcloud.emulator.start` launches): it applies every shim in :data:`SHIMS`, then hands over to
-``moto.server.main``. Each shim is small, names the moto gap it closes and is unit-tested in
-``tests/unit/test_moto_shims.py``; delete a shim once the pinned moto release fixes its gap.
+:func:`localcloud.emulator.start` launches): it applies every shim in :data:`SHIMS`, freezes the startup heap
+(:func:`freeze_startup_heap`), then hands over to ``moto.server.main``. Each shim is small and names the moto
+gap it closes: behaviour gaps (stream-ARN resource policies, in-place transaction rollback) are tested in
+``tests/unit/test_moto_shims.py``; speed gaps (GetRecords serialisation, expression re-parsing, quadratic item
+sizing, the per-request package listing) in ``tests/unit/test_moto_speed_shims.py`` against moto's own answers.
+Delete a shim once the pinned moto release fixes its gap.
 """
 
 from __future__ import annotations
