@@ -168,6 +168,10 @@ def stop_process_group(pid: int, marker: str, timeout: float = 10.0) -> bool:
     if alive(pid, marker):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+    # A member that started while the group was being signalled (a worker restarted mid-shutdown) outlives the
+    # leader: the group id stays valid while any member lives, so sweep it.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
     return True
 
 

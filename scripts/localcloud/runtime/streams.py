@@ -31,6 +31,7 @@ from localcloud.runtime.esm import (
     sequence_number,
     to_json,
 )
+from localcloud.runtime.workers import RuntimeStopping
 
 LOG = logging.getLogger("localcloud.streams")
 POLL_INTERVAL = 0.25  # Lambda polls a DynamoDB stream shard "at a base rate of 4 times per second"
@@ -128,6 +129,8 @@ class StreamPoller(threading.Thread):
         while not self.stop_event.is_set():
             try:
                 busy = self.poll_once()
+            except RuntimeStopping:  # shutdown: the batch in flight is redelivered from the checkpoint next time
+                return
             except Exception:  # the emulator restarting must not kill the runtime; log and retry
                 LOG.exception("stream poll failed for %s", self.config.stream_arn)
                 self._iterators.clear()

@@ -93,6 +93,10 @@ def base_python() -> str:
     return str(getattr(sys, "_base_executable", None) or sys.executable)
 
 
+class RuntimeStopping(RuntimeError):
+    """The runtime is shutting down: no execution environment may start, nothing is invoked."""
+
+
 def parse_invoke_response(body: bytes) -> InvokeOutcome:
     """RIE answers 200 for everything; errors are recognised by their shape (as SAM CLI's parser does)."""
     text = body.decode("utf-8", errors="replace")
@@ -138,6 +142,7 @@ class FunctionWorker:
         self.workers_dir = workers_dir
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        self._closed = False  # set by close(): the runtime is stopping
         self.port = 0
         name = spec.logical_id if index == 0 else f"{spec.logical_id}-{index}"
         self.log_path = workers_dir / f"{name}.log"
@@ -181,6 +186,8 @@ class FunctionWorker:
         return env
 
     def start(self, timeout: float = 10.0) -> None:
+        if self._closed:
+            raise RuntimeStopping(f"{self.spec.logical_id}: the runtime is stopping")
         self.workers_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         runtime_api_port = free_port()
@@ -210,6 +217,9 @@ class FunctionWorker:
             stdin=subprocess.DEVNULL,
         )
         log.close()
+        if self._closed:  # close() ran while this was starting: it must not outlive the runtime
+            self.stop()
+            raise RuntimeStopping(f"{self.spec.logical_id}: the runtime is stopping")
         self.pid_path.write_text(f"{self._process.pid}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -221,7 +231,11 @@ class FunctionWorker:
         raise RuntimeError(f"{self.spec.logical_id}: RIE did not listen on {HOST}:{self.port}")
 
     def invoke(self, event: bytes) -> InvokeOutcome:
+        """Raises RuntimeStopping once close() was called: a shutdown is not a function error, so a stream
+        batch in flight is neither retried nor sent to the on-failure destination (its checkpoint stays)."""
         with self._lock:
+            if self._closed:
+                raise RuntimeStopping(f"{self.spec.logical_id}: the runtime is stopping")
             if self._process is None or self._process.poll() is not None:
                 self.start()
             request = urllib.request.Request(
@@ -236,6 +250,8 @@ class FunctionWorker:
             except (urllib.error.URLError, OSError) as exc:
                 # The environment died mid-invoke (e.g. the handler called os._exit): restart on next use.
                 self.stop()
+                if self._closed:  # it was stopped by the shutdown, not by the function
+                    raise RuntimeStopping(f"{self.spec.logical_id}: the runtime is stopping") from exc
                 return InvokeOutcome({"errorMessage": str(exc), "errorType": "Runtime.ExitError"}, "Unhandled")
             return parse_invoke_response(body)
 
@@ -250,6 +266,11 @@ class FunctionWorker:
                 process.wait(5)
         with contextlib.suppress(FileNotFoundError):
             self.pid_path.unlink()
+
+    def close(self) -> None:
+        """Stop for good (runtime shutdown): later invocations raise RuntimeStopping instead of restarting."""
+        self._closed = True
+        self.stop()
 
     @property
     def pid(self) -> int | None:
@@ -267,6 +288,7 @@ class FunctionPool:
         self._all: list[FunctionWorker] = []
         self._idle: list[FunctionWorker] = []
         self._cond = threading.Condition()
+        self._closed = False
 
     def start(self) -> None:
         """The first environment up front (its PID is known from the start); more only under load."""
@@ -280,6 +302,8 @@ class FunctionPool:
         with self._cond:
             while not self._idle and len(self._all) >= self.max_size:
                 self._cond.wait()
+            if self._closed:
+                raise RuntimeStopping(f"{self.spec.logical_id}: the runtime is stopping")
             if self._idle:
                 return self._idle.pop(), False
             worker = self._factory(len(self._all))
@@ -299,9 +323,10 @@ class FunctionPool:
 
     def stop(self) -> None:
         with self._cond:
+            self._closed = True
             workers = list(self._all)
         for worker in workers:
-            worker.stop()
+            worker.close()
 
     @property
     def pids(self) -> list[int]:
