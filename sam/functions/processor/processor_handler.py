@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import Counter
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -44,6 +45,8 @@ class RecordHandler:
         self._ledger_ttl = ledger_ttl_seconds
         self._failed_items: set[tuple[str, str]] = set()
         self._bulk_outcomes: dict[str, str] = {}  # event id -> "applied"/"duplicate", written by apply_leading_run
+        # Per-record outcomes, published as one value per metric and batch (one EMF entry, not one per record).
+        self.outcomes: Counter[str] = Counter()
 
     def apply_leading_run(self, raw_records: list[dict[str, Any]]) -> None:
         """Bulk-apply the records before the first one that cannot be prepared (that one and all after it are
@@ -71,13 +74,13 @@ class RecordHandler:
     def __call__(self, record: DynamoDBRecord) -> str:
         item = self._item_identity(record)
         if item in self._failed_items:
-            metrics.add_metric(name="StreamRecordsDeferred", unit=MetricUnit.Count, value=1)
+            self.outcomes["StreamRecordsDeferred"] += 1
             raise OrderingBlockedError(f"an earlier record of {item[0]} failed in this batch")
         try:
             return self._apply(record, item)
         except Exception:
             self._failed_items.add(item)
-            metrics.add_metric(name="StreamRecordsFailed", unit=MetricUnit.Count, value=1)
+            self.outcomes["StreamRecordsFailed"] += 1
             logger.exception("stream record failed", extra={"event_id": record.event_id, "pk": item[0]})
             raise
 
@@ -131,10 +134,10 @@ class RecordHandler:
             )
             outcome = "applied" if applied else "duplicate"
         if outcome == "duplicate":
-            metrics.add_metric(name="StreamRecordsDuplicate", unit=MetricUnit.Count, value=1)
+            self.outcomes["StreamRecordsDuplicate"] += 1
             logger.info("stream record already applied", extra={"event_id": record.event_id})
             return "duplicate"
-        metrics.add_metric(name="StreamRecordsApplied", unit=MetricUnit.Count, value=1)
+        self.outcomes["StreamRecordsApplied"] += 1
         return "applied"
 
 
@@ -144,4 +147,8 @@ class RecordHandler:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     handler = RecordHandler(stats_store(), get_settings().ledger_ttl_seconds)  # fresh per batch
     handler.apply_leading_run(event.get("Records") or [])
-    return process_partial_response(event=event, record_handler=handler, processor=processor, context=context)
+    try:
+        return process_partial_response(event=event, record_handler=handler, processor=processor, context=context)
+    finally:  # also when every record failed (Powertools raises so that Lambda retries the batch)
+        for name, count in sorted(handler.outcomes.items()):
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)

@@ -259,3 +259,20 @@ def test_redelivered_and_overlapping_batches_count_each_event_once(ddb: Any, pro
     assert _stats(ddb)["Item"]["Count"] == 10
     assert _ledger_count(ddb) == 10
     assert _stats_version(ddb, "Item") == 10
+
+
+def _emf(output: str) -> list[dict[str, Any]]:
+    """The embedded-metric-format documents Powertools printed with the processor's record metrics."""
+    docs = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return [doc for doc in docs if "_aws" in doc and any(key.startswith("StreamRecords") for key in doc)]
+
+
+def test_each_batch_publishes_one_value_per_outcome(ddb: Any, process: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    records = _item_inserts(120)
+    capsys.readouterr()
+    assert process(records) == []
+    docs = _emf(capsys.readouterr().out)
+    assert len(docs) == 1  # per record, 120 values overflowed Powertools' 100-value flush into two documents
+    assert docs[0]["StreamRecordsApplied"] == [120.0]  # one value, not 120 ones
+    assert process(records[:30]) == []  # a redelivery: duplicates, counted in one value too
+    assert _emf(capsys.readouterr().out)[0]["StreamRecordsDuplicate"] == [30.0]
