@@ -31,11 +31,11 @@ class Table:
     endpoint: str
     name: str = TABLE
 
-    def client(self) -> Any:
+    def client(self, service: str = "dynamodb") -> Any:
         import boto3
 
         return boto3.client(
-            "dynamodb",
+            service,
             endpoint_url=self.endpoint,
             region_name=REGION,
             aws_access_key_id="test",
@@ -43,15 +43,7 @@ class Table:
         )
 
     def streams_client(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "dynamodbstreams",
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        return self.client("dynamodbstreams")
 
     def get_item_args(self) -> dict[str, Any]:
         """The GetItem the API's GET /items/{id} performs (consistent read of the item key)."""

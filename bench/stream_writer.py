@@ -16,8 +16,6 @@ import time
 import uuid
 from typing import Any
 
-REGION = "ap-northeast-1"
-
 
 def item(index: int, now: int) -> dict[str, Any]:
     """A new item as the API writes it (``service/dal``), so the processor counts it under STATS#Item."""
@@ -65,13 +63,11 @@ def prepared_requests(client: Any, table: str, records: int) -> list[Any]:
 
 def main(argv: list[str]) -> int:
     endpoint, table, records = argv[0], argv[1], int(argv[2])
-    import boto3
     import urllib3
 
-    client = boto3.client(
-        "dynamodb", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
-    )
-    requests = prepared_requests(client, table, records)
+    from bench.fixture import Table
+
+    requests = prepared_requests(Table(endpoint, table).client(), table, records)
     http = urllib3.PoolManager()
     print("ready", flush=True)
     sys.stdin.readline()
