@@ -1,7 +1,8 @@
 """Runs inside a fresh ``python -I -S`` interpreter: one cold init, then optionally requests.
 
 Argument: JSON {"paths": [...], "target": "floor" | "<handler module>", "event": {...} | null,
-"warmup": int, "repeat": int, "client_config": {...} | null, "trace": "all" | "lambda-default" | null}. For
+"warmup": int, "repeat": int, "client_config": {...} | null, "trace": "all" | "lambda-default" | null,
+"serve": bool}. For
 "floor" the event holds GetItem keyword arguments and ``client_config`` optional botocore Config arguments
 (default: a plain ``boto3.client``). ``trace`` gives every request its own ``_X_AMZN_TRACE_ID``, as Lambda does
 per invocation: "all" samples each one, "lambda-default" follows X-Ray's default rule (the first request in
@@ -9,6 +10,11 @@ each second, then 5% of the others); null keeps the environment's header.
 Prints one JSON line: init_s / init_cpu_s (import + module setup; for the floor ``import boto3`` + client),
 first_s (first request), samples_s (``repeat`` further requests after ``warmup``), result and the modules
 the X-Ray SDK patched. Kept free of project imports: everything it loads is what is being measured.
+
+With ``serve`` the process stays up like a warm Lambda environment: after the warm-up it prints ``@@ready``,
+then times ``n`` requests for every line ``n`` on stdin and answers with one ``@@``-prefixed JSON list of
+seconds; at end of input it prints the summary above. The prefix keeps the handler's own stdout (logs, EMF)
+apart from the answers.
 """
 
 import json
@@ -16,6 +22,8 @@ import os
 import random
 import sys
 import time
+
+MARK = "@@"  # starts every line the serving process answers with
 
 
 class _Context:
@@ -105,10 +113,14 @@ def main() -> None:
 
         for _ in range(spec.get("repeat", 0)):
             out["samples_s"].append(timed())
+        if spec.get("serve"):
+            print(MARK + "ready", flush=True)
+            for line in sys.stdin:
+                print(MARK + json.dumps([timed() for _ in range(int(line))]), flush=True)
     out["sampled"] = traces.sampled if traces is not None else None
     patcher = sys.modules.get("aws_xray_sdk.core.patcher")
     out["patched"] = sorted(getattr(patcher, "_PATCHED_MODULES", ()))
-    print(json.dumps(out))
+    print((MARK if spec.get("serve") else "") + json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":

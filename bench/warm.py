@@ -1,10 +1,14 @@
 """Warm API request overhead: GET /items/{id} through the handler vs the raw GetItem it performs.
 
-Both run in Lambda-like processes (:mod:`bench.coldstart`) against the same seeded moto table: the handler
-with tracing, metrics, logging and validation on, the baseline as a bare ``boto3`` client with the app's
-client settings (``service.dal.client.CLIENT_CONFIG``), unpatched, in its own process (X-Ray patches
-botocore class-wide). Blocks of requests alternate between the processes so machine noise hits all of them;
-the statistic is the p50 of all timed requests.
+Each side runs in a Lambda-like process (:mod:`bench.coldstart`) that stays up like a warm Lambda
+environment, against the same seeded moto table: the handler with tracing, metrics, logging and validation
+on, the baseline as a bare ``boto3`` client with the app's client settings (``service.dal.client.CLIENT_CONFIG``),
+unpatched, in its own process (X-Ray patches botocore class-wide). After a warm-up that reaches steady state,
+the processes take turns in small blocks (the order rotates every round) so machine noise hits all of them
+alike; the statistic is the p50 of all timed requests per side.
+
+Why long-lived: a warm Lambda environment serves invocation after invocation from one process, and a
+process's first requests include one-off work (SDK client, X-Ray patch, validators built on first use).
 
 Tracing: with ``Tracing: Active`` Lambda decides per invocation whether X-Ray samples it (default rule: the
 first request each second, then 5%), and hands the decision to the function in ``_X_AMZN_TRACE_ID``. The judged
@@ -14,11 +18,18 @@ every request sampled (segments built, serialised and sent) is reported beside i
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import coldstart, fixture, lambda_site
 from bench.stats import percentile
+
+_MARK = "@@"  # bench/_child.py's answer prefix
 
 
 def app_client_config() -> dict[str, object]:
@@ -32,50 +43,106 @@ def app_client_config() -> dict[str, object]:
     return dict(CLIENT_CONFIG)
 
 
+# The processes that take turns: the baseline, the judged handler and two handlers that attribute the gap.
+KINDS: dict[str, dict[str, Any]] = {
+    "raw": {"target": "floor"},  # bare boto3 GetItem with the app's client settings
+    "default": {"trace": "lambda-default"},  # the handler, X-Ray's default sampling: the judged figure
+    "all": {"trace": "all"},  # the handler, every request sampled (worst case)
+    "untraced": {"trace": "lambda-default", "env": {"POWERTOOLS_TRACE_DISABLED": "true"}},  # what X-Ray costs
+}
+
+
 @dataclass(frozen=True)
 class WarmResult:
-    handler_s: list[float]
-    raw_s: list[float]
+    samples: dict[str, list[float]]  # seconds per request, by kind
     statuses: set[object]
-    traced_s: list[float]  # the handler again, every request sampled for X-Ray
-    sampled: int  # requests sampled under the default rule (handler_s)
+    sampled: int  # requests sampled under the default rule
 
-    @property
-    def handler_p50(self) -> float:
-        return percentile(self.handler_s, 50)
+    def p50(self, kind: str) -> float:
+        return percentile(self.samples[kind], 50)
 
-    @property
-    def traced_p50(self) -> float:
-        return percentile(self.traced_s, 50)
-
-    @property
-    def raw_p50(self) -> float:
-        return percentile(self.raw_s, 50)
+    def ratio(self, kind: str) -> float:
+        return self.p50(kind) / self.p50("raw")
 
 
-def measure(site: Path, table: fixture.Table, requests: int = 400, blocks: int = 8, warmup: int = 30) -> WarmResult:
-    """Blocks alternate: raw GetItem, the handler under X-Ray's default sampling, the handler with every request
-    sampled. Each handler request gets its own trace header, as Lambda sets one per invocation."""
-    samples: dict[str, list[float]] = {"raw": [], "default": [], "all": []}
-    statuses: set[object] = set()
-    sampled = 0
-    per_block = max(1, requests // blocks)
-    env = coldstart.child_env("api", table.name, table.endpoint, "127.0.0.1:2000")
-    for _ in range(blocks):
-        for kind, collected in samples.items():
-            raw = kind == "raw"
-            spec = {
-                "paths": coldstart.child_paths("api", site),
-                "target": coldstart.FLOOR if raw else coldstart.FUNCTIONS["api"],
-                "event": coldstart.first_event(coldstart.FLOOR if raw else "api", table),
-                "warmup": warmup,
-                "repeat": per_block,
-                "client_config": app_client_config() if raw else None,
-                "trace": None if raw else ("lambda-default" if kind == "default" else "all"),
-            }
-            out = coldstart.run_child(spec, env)
-            collected.extend(out["samples_s"])
-            statuses.add(out["result"])
-            if kind == "default":
-                sampled += int(out["sampled"] or 0)
-    return WarmResult(samples["default"], samples["raw"], statuses, samples["all"], sampled)
+class _WarmProcess:
+    """One ``_child`` in serve mode: warmed up once, then asked for blocks of timed requests."""
+
+    def __init__(self, spec: dict[str, Any], env: dict[str, str], stderr: Any) -> None:
+        self.spec = spec
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(coldstart.CHILD), json.dumps({**spec, "serve": True})],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+
+    def _answer(self) -> Any:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # lines without the mark are the handler's own logs
+            if line.startswith(_MARK):
+                body = line[len(_MARK) :].strip()
+                return body if body == "ready" else json.loads(body)
+        raise RuntimeError(f"{self.spec['target']} exited (rc={self.proc.wait()}) before answering")
+
+    def ready(self) -> None:
+        if self._answer() != "ready":
+            raise RuntimeError(f"{self.spec['target']} did not start serving")
+
+    def time(self, n: int) -> list[float]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{n}\n")
+        self.proc.stdin.flush()
+        return list(self._answer())
+
+    def finish(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        summary = dict(self._answer())
+        self.proc.wait(timeout=30)
+        return summary
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def measure(site: Path, table: fixture.Table, requests: int = 1200, block: int = 20, warmup: int = 300) -> WarmResult:
+    """One warm process per kind (``KINDS``); they take turns for ``block`` requests until each has timed
+    ``requests``. Each handler request gets its own trace header, as Lambda sets one per invocation."""
+    samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    base_env = coldstart.child_env("api", table.name, table.endpoint, "127.0.0.1:2000")
+    processes: dict[str, _WarmProcess] = {}
+    with tempfile.TemporaryFile("w+") as stderr:
+        try:
+            for kind, how in KINDS.items():
+                raw = how.get("target") == coldstart.FLOOR
+                spec = {
+                    "paths": coldstart.child_paths("api", site),
+                    "target": coldstart.FLOOR if raw else coldstart.FUNCTIONS["api"],
+                    "event": coldstart.first_event(coldstart.FLOOR if raw else "api", table),
+                    "warmup": warmup,
+                    "repeat": 0,
+                    "client_config": app_client_config() if raw else None,
+                    "trace": how.get("trace"),
+                }
+                processes[kind] = _WarmProcess(spec, {**base_env, **how.get("env", {})}, stderr)
+            for process in processes.values():
+                process.ready()
+            kinds = list(KINDS)
+            for turn in range(max(1, requests // block)):
+                for offset in range(len(kinds)):
+                    kind = kinds[(turn + offset) % len(kinds)]  # nobody always goes first
+                    samples[kind].extend(processes[kind].time(block))
+            summaries = {kind: process.finish() for kind, process in processes.items()}
+        except Exception as exc:
+            stderr.seek(0)
+            raise RuntimeError(f"warm benchmark failed: {exc}\n{stderr.read()[-1500:]}") from exc
+        finally:
+            for process in processes.values():
+                process.kill()
+    statuses = {summary["result"] for summary in summaries.values()}
+    return WarmResult(samples, statuses, int(summaries["default"]["sampled"] or 0))

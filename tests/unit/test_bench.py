@@ -142,6 +142,21 @@ def test_cold_start_smoke_one_round(tmp_path: Path) -> None:
     assert all(p == [] for s in found.values() for p in s.patched)
 
 
+def test_warm_processes_serve_blocks_in_turn(tmp_path: Path) -> None:
+    """Long-lived Lambda-like processes: every kind times the same number of requests, the handler answers 200
+    (its own stdout does not confuse the answers) and the default rule samples some but not all requests."""
+    from bench import fixture, warm
+
+    site = coldstart.build_site(tmp_path / "site")
+    with fixture.moto_table(tmp_path / "moto") as table:
+        result = warm.measure(site, table, requests=40, block=8, warmup=2)
+    assert {kind: len(s) for kind, s in result.samples.items()} == {kind: 40 for kind in warm.KINDS}
+    assert result.statuses == {200}
+    assert all(t > 0 for s in result.samples.values() for t in s)
+    assert 1 <= result.sampled < 40
+    assert result.ratio("raw") == 1.0
+
+
 def test_stream_clock_stops_only_when_every_new_item_was_applied() -> None:
     from localcloud.runtime.esm import InvokeOutcome
 
