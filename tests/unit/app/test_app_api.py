@@ -416,3 +416,52 @@ def test_dynamodb_failure_is_500_json(call_api: Any, ddb: Any) -> None:
 
     ddb.delete_table(TableName=TABLE_NAME)
     _error(call_api("GET", "/items"), 500, "internal_error")
+
+
+def test_listing_skips_an_unreadable_row_logs_and_counts_it(
+    call_api: Any, ddb: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row written around the API that its model cannot read (no Name) leaves the page's readable items
+    intact; it is logged by key and counted; a GET of that very row is a 500 in the error shape."""
+    from app_support import TABLE_NAME
+
+    good = [call_api("POST", "/items", {"name": f"ok-{i}"}).body["item"]["ItemId"] for i in range(2)]
+    ddb.put_item(
+        TableName=TABLE_NAME,
+        Item={
+            "PK": {"S": f"ITEM#{MISSING_UUID}"},
+            "SK": {"S": "METADATA"},
+            "EntityType": {"S": "Item"},
+            "ItemId": {"S": MISSING_UUID},
+            "CreatedAt": {"N": "1"},
+            "UpdatedAt": {"N": "1"},
+            "version": {"N": "1"},
+        },
+    )
+    capsys.readouterr()
+    page = call_api("GET", "/items")
+    assert page.status == 200
+    assert sorted(entry["ItemId"] for entry in page.body["items"]) == sorted(good)
+    assert page.body["count"] == 2
+    [warning] = [record for record in caplog.records if record.getMessage() == "skipped an unreadable row"]
+    assert warning.levelname == "WARNING" and warning.pk == f"ITEM#{MISSING_UUID}"  # type: ignore[attr-defined]
+    assert {"loc": ["Name"], "type": "missing"} in warning.problems  # type: ignore[attr-defined]
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [doc["UnreadableRows"] for doc in printed if "UnreadableRows" in doc] == [[1.0]]
+
+    _error(call_api("GET", f"/items/{MISSING_UUID}"), 500, "internal_error")
+
+
+def test_order_listings_skip_an_unreadable_order(call_api: Any, ddb: Any, user: dict[str, Any]) -> None:
+    from app_support import TABLE_NAME
+
+    created = call_api("POST", f"/users/{user['UserId']}/orders", {"amount": 100, "currency": "JPY"}).body["order"]
+    key = {"PK": {"S": f"USER#{user['UserId']}"}, "SK": {"S": f"ORDER#{created['OrderId']}"}}
+    broken = {**ddb.get_item(TableName=TABLE_NAME, Key=key)["Item"], "SK": {"S": f"ORDER#{MISSING_ULID}"}}
+    broken["Amount"] = {"S": "a lot"}  # not an integer
+    broken["GSI1SK"] = {"S": broken["GSI1SK"]["S"].split("#")[0] + f"#{MISSING_ULID}"}
+    ddb.put_item(TableName=TABLE_NAME, Item=broken)
+    for path, query in ((f"/users/{user['UserId']}/orders", None), ("/orders", {"status": "PENDING"})):
+        page = call_api("GET", path, query=query)
+        assert page.status == 200, page.body
+        assert [order["OrderId"] for order in page.body["orders"]] == [created["OrderId"]]

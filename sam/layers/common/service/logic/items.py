@@ -8,6 +8,7 @@ from service.dal.interface import EntityStore
 from service.errors import NotFoundError
 from service.keys import EntityType
 from service.logic import cursors
+from service.logic.rows import readable
 from service.models.input import CreateItemRequest, UpdateItemRequest
 from service.models.output import ItemOut, ItemPage
 
@@ -44,7 +45,7 @@ def get_item(store: EntityStore, item_id: str, now: int) -> ItemOut:
 def list_items(store: EntityStore, limit: int, next_token: str | None, now: int) -> ItemPage:
     start = cursors.items_start_key(next_token)
     rows, last = store.list_by_entity_type(EntityType.ITEM, limit, start, now)
-    items = [_out(row) for row in rows]
+    items = readable(ItemOut, rows)
     return ItemPage(items=items, count=len(items), next_token=cursors.items_token(last))
 
 

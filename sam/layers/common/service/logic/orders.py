@@ -8,6 +8,7 @@ from service.dal.interface import EntityStore
 from service.errors import InvalidTransitionError, NotFoundError, VersionConflictError
 from service.keys import EntityType, OrderStatus
 from service.logic import cursors
+from service.logic.rows import readable
 from service.models.input import CreateOrderRequest, UpdateOrderRequest
 from service.models.output import OrderOut, OrderPage
 
@@ -84,12 +85,12 @@ def list_user_orders(store: EntityStore, user_id: str, limit: int, next_token: s
     exists, rows, last = store.list_user_orders(user_id, limit, start)
     if not exists:
         raise NotFoundError("user not found")
-    orders = [_out(row) for row in rows]
+    orders = readable(OrderOut, rows)
     return OrderPage(orders=orders, count=len(orders), next_token=cursors.user_orders_token(user_id, last))
 
 
 def list_orders_by_status(store: EntityStore, status: OrderStatus, limit: int, next_token: str | None) -> OrderPage:
     start = cursors.status_orders_start_key(status, next_token)
     rows, last = store.list_orders_by_status(status, limit, start)
-    orders = [_out(row) for row in rows]
+    orders = readable(OrderOut, rows)
     return OrderPage(orders=orders, count=len(orders), next_token=cursors.status_orders_token(status, last))
