@@ -70,7 +70,9 @@ class Row:
     ) -> Row:
         sign = {"max": "<= ", "min": ">= ", "report": ""}[direction]
         goal_text = "report" if direction == "report" else f"{sign}{goal:g}{unit}"
-        ratio_text = f"{value:.2f}x" if baseline is not None else "-"
+        # Two decimals, or three when two would print the goal itself (1.151x reads as a FAIL, 1.15x would not).
+        digits = 3 if direction != "report" and round(value, 2) == goal else 2
+        ratio_text = f"{value:.{digits}f}x" if baseline is not None else "-"
         return cls(name, goal_text, measured, ratio_text, verdict(value, goal, direction), command)
 
     @classmethod

@@ -68,6 +68,17 @@ def test_judged_row_carries_goal_ratio_and_verdict() -> None:
     assert missing.result == "n/a"
 
 
+def test_ratio_at_the_goal_shows_the_digit_that_decides() -> None:
+    def text(value: float) -> str:
+        return Row.judged("r", value=value, goal=1.15, direction="max", measured="m", command="c", baseline=1.0).ratio
+
+    assert (text(1.1514), text(1.1494), text(1.12), text(1.2)) == ("1.151x", "1.149x", "1.12x", "1.20x")
+    assert (
+        Row.judged("r", value=1.1514, goal=1.15, direction="max", measured="m", command="c", baseline=1.0).result
+        == "FAIL"
+    )
+
+
 def test_tables_have_one_line_per_row_and_escape_pipes() -> None:
     rows = [
         Row.judged("a|b", value=1.0, goal=1.3, direction="max", measured="1 ms", baseline=1, command="make bench"),
