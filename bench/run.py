@@ -128,7 +128,14 @@ def warm_rows(args: argparse.Namespace, work: Path, site: Path, notes: list[str]
         f"{sorted(map(str, result.statuses))}. Without tracing (POWERTOOLS_TRACE_DISABLED) the handler's p50 is "
         f"{result.p50('untraced') * 1000:.2f} ms: X-Ray accounts for "
         f"{(result.p50('default') - result.p50('untraced')) * 1e6:.0f} us of the "
-        f"{(result.p50('default') - result.p50('raw')) * 1e6:.0f} us the handler adds."
+        f"{(result.p50('default') - result.p50('raw')) * 1e6:.0f} us the handler adds. 95% bootstrap intervals "
+        "over turns (how far the machine's drift moves each ratio): "
+        + ", ".join(
+            f"{kind} {low:.3f}-{high:.3f}x"
+            for kind in ("default", "all", "untraced")
+            for low, high in [result.interval(kind)]
+        )
+        + "."
     )
     getitem = f"GetItem {result.p50('raw') * 1000:.2f} ms"
     rows = [

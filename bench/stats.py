@@ -30,6 +30,25 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def paired_ratio_interval(
+    blocks: Sequence[tuple[Sequence[float], Sequence[float]]], *, rounds: int = 1000, seed: int = 7
+) -> tuple[float, float]:
+    """95% bootstrap interval of p50(measured) / p50(baseline), resampling whole (measured, baseline) block
+    pairs timed side by side, so the interval reflects how much the machine moved between blocks."""
+    import random
+
+    if not blocks:
+        raise ValueError("interval of no blocks")
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(rounds):
+        chosen = [blocks[rng.randrange(len(blocks))] for _ in blocks]
+        measured = [t for pair in chosen for t in pair[0]]
+        baseline = [t for pair in chosen for t in pair[1]]
+        ratios.append(median(measured) / median(baseline))
+    return percentile(ratios, 2.5), percentile(ratios, 97.5)
+
+
 def ratio(measured: float, baseline: float) -> float:
     if baseline <= 0:
         raise ValueError(f"baseline must be positive, got {baseline}")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import coldstart, fixture, lambda_site
-from bench.stats import percentile
+from bench.stats import paired_ratio_interval, percentile
 
 _MARK = "@@"  # bench/_child.py's answer prefix
 
@@ -54,15 +54,24 @@ KINDS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class WarmResult:
-    samples: dict[str, list[float]]  # seconds per request, by kind
+    samples: dict[str, list[float]]  # seconds per request, by kind, in the order timed
     statuses: set[object]
     sampled: int  # requests sampled under the default rule
+    block: int = 20  # requests per turn: samples[kind][i * block:(i + 1) * block] is turn i
 
     def p50(self, kind: str) -> float:
         return percentile(self.samples[kind], 50)
 
     def ratio(self, kind: str) -> float:
         return self.p50(kind) / self.p50("raw")
+
+    def interval(self, kind: str) -> tuple[float, float]:
+        """95% bootstrap interval of ``ratio(kind)`` over turns (each turn's blocks were timed side by side)."""
+        size = self.block
+        turns = range(0, len(self.samples["raw"]), size)
+        return paired_ratio_interval(
+            [(self.samples[kind][i : i + size], self.samples["raw"][i : i + size]) for i in turns]
+        )
 
 
 class _WarmProcess:
@@ -145,4 +154,4 @@ def measure(site: Path, table: fixture.Table, requests: int = 1200, block: int =
             for process in processes.values():
                 process.kill()
     statuses = {summary["result"] for summary in summaries.values()}
-    return WarmResult(samples, statuses, int(summaries["default"]["sampled"] or 0))
+    return WarmResult(samples, statuses, int(summaries["default"]["sampled"] or 0), block)

@@ -15,7 +15,16 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import coldstart, lambda_site, run, sizes  # noqa: E402
-from bench.stats import Row, median, percentile, ratio, render_markdown, render_text, verdict  # noqa: E402
+from bench.stats import (  # noqa: E402
+    Row,
+    median,
+    paired_ratio_interval,
+    percentile,
+    ratio,
+    render_markdown,
+    render_text,
+    verdict,
+)
 
 
 def test_median_of_odd_and_even_counts_ignores_order() -> None:
@@ -66,6 +75,18 @@ def test_judged_row_carries_goal_ratio_and_verdict() -> None:
     missing = Row.not_available("d", "<= 120 s", "no emulator", "c")
     assert missing.measured == "n/a (no emulator)"
     assert missing.result == "n/a"
+
+
+def test_paired_interval_is_tight_without_drift_and_widens_with_it() -> None:
+    steady = [([1.1 * t for t in base], base) for base in ([1.0, 2.0, 3.0],) * 20]
+    assert paired_ratio_interval(steady) == pytest.approx((1.1, 1.1))
+    # The machine slows down and speeds up between turns, and the measured side suffers more from it.
+    drifting = [([1.1 * k * k] * 3, [k] * 3) for k in (1.0, 1.2, 0.9, 1.3, 1.05) * 8]
+    point = median([t for m, _ in drifting for t in m]) / median([t for _, b in drifting for t in b])
+    low, high = paired_ratio_interval(drifting)
+    assert low < point < high
+    with pytest.raises(ValueError):
+        paired_ratio_interval([])
 
 
 def test_ratio_at_the_goal_shows_the_digit_that_decides() -> None:
@@ -166,6 +187,8 @@ def test_warm_processes_serve_blocks_in_turn(tmp_path: Path) -> None:
     assert all(t > 0 for s in result.samples.values() for t in s)
     assert 1 <= result.sampled < 40
     assert result.ratio("raw") == 1.0
+    low, high = result.interval("default")
+    assert 0 < low <= high
 
 
 def test_stream_clock_stops_only_when_every_new_item_was_applied() -> None:
