@@ -289,11 +289,26 @@ def _port_busy(port: int) -> bool:
 
 
 def _runtime_ready(state: LocalState) -> bool:
+    return _runtime_info(state) is not None
+
+
+def _runtime_info(state: LocalState) -> dict[str, Any] | None:
+    """The runtime's /_local/status document, or None while it does not answer."""
     try:
         with urllib.request.urlopen(f"{state.lambda_url}/_local/status", timeout=2) as resp:  # noqa: S310
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+            return dict(json.loads(resp.read())) if resp.status == 200 else None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def not_emulated_warnings(info: dict[str, Any] | None) -> list[str]:
+    """One line per stream mapping whose template settings the local poller does not honour."""
+    return [
+        f"  WARNING:    stream -> {stream['function']}: not emulated locally ({', '.join(stream['notEmulated'])}); "
+        "AWS behaves differently"
+        for stream in (info or {}).get("streams", [])
+        if stream.get("notEmulated")
+    ]
 
 
 def deploy_local(opts: Options, layout: Layout, runner: StageRunner) -> None:
@@ -345,6 +360,7 @@ def deploy_local(opts: Options, layout: Layout, runner: StageRunner) -> None:
                 f"  Lambda API: {state.lambda_url}   (runtime pid {pid})",
                 f'  Next:       eval "$({local_sh} env)"; aws dynamodb scan --table-name {parameters.get("TableName")}',
                 f"              {local_sh} invoke ScheduledFunction | {local_sh} logs | {local_sh} stop",
+                *not_emulated_warnings(_runtime_info(state)),
             ]
         )
     )

@@ -75,6 +75,8 @@ def cmd_status(state: LocalState) -> int:
             print(f"  {logical_id:<20} {fn['name']:<28} worker pids {' '.join(map(str, fn['pids'])) or '-'}")
         for stream in info["streams"]:
             print(f"  stream -> {stream['function']} (batch {stream['batchSize']}): {stream['stream']}")
+            if stream.get("notEmulated"):
+                print(f"    not emulated locally (AWS behaves differently): {', '.join(stream['notEmulated'])}")
         for schedule in info["schedules"]:
             print(f"  schedule {schedule['name']} {schedule['expression']} -> {schedule['function']}")
     return 0 if em and info else 1

@@ -106,6 +106,38 @@ def test_filter_criteria_from_the_template_drop_own_writes() -> None:
     assert all(r["eventSourceARN"] == STREAM for r in processor.accept([record(9)]))
 
 
+def test_settings_the_poller_does_not_honour_are_named_not_ignored() -> None:
+    template = yaml_parse((tooling.SAM_DIR / "template.yaml").read_text())
+    props = template["Resources"]["ProcessorFunction"]["Properties"]["Events"]["TableStream"]["Properties"]
+    assert EsmConfig.from_event_properties({**props, "Stream": STREAM}, FUNCTION).not_emulated == ()
+    extra = {
+        "ParallelizationFactor": 4,
+        "TumblingWindowInSeconds": 30,
+        "KmsKeyArn": "arn:aws:kms:x",
+        "MetricsConfig": {},
+    }
+    config = EsmConfig.from_event_properties({**props, **extra, "Stream": STREAM}, FUNCTION)
+    assert config.not_emulated == ("ParallelizationFactor=4", "TumblingWindowInSeconds=30")
+    # Lambda's default is what the poller does anyway.
+    assert EsmConfig.from_event_properties({"Stream": STREAM, "ParallelizationFactor": 1}, FUNCTION).not_emulated == ()
+
+
+def test_deploy_summary_and_status_name_what_is_not_emulated() -> None:
+    from deploylib.local import not_emulated_warnings
+
+    info = {
+        "streams": [
+            {"function": "ProcessorFunction", "notEmulated": ["ParallelizationFactor=4"]},
+            {"function": "Other", "notEmulated": []},
+        ]
+    }
+    assert not_emulated_warnings(info) == [
+        "  WARNING:    stream -> ProcessorFunction: not emulated locally (ParallelizationFactor=4); "
+        "AWS behaves differently"
+    ]
+    assert not_emulated_warnings(None) == []
+
+
 def test_partial_batch_response_checkpoints_at_the_lowest_failed_record() -> None:
     fn = FakeFunction(report("e3", "e5"))
     processor, sent = make(fn, batch_size=10, report_batch_item_failures=True, max_retry_attempts=2)

@@ -35,6 +35,37 @@ Invoker = Callable[[dict[str, Any]], InvokeOutcome]
 FailureSink = Callable[[dict[str, Any]], None]
 
 
+# The `Type: DynamoDB` event properties the local poller honours, and those that change nothing observable here
+# (KmsKeyArn encrypts the filter criteria at rest; MetricsConfig adds ESM CloudWatch metrics).
+HONOURED_PROPERTIES = frozenset(
+    {
+        "Stream",
+        "BatchSize",
+        "MaximumBatchingWindowInSeconds",
+        "StartingPosition",
+        "MaximumRetryAttempts",
+        "BisectBatchOnFunctionError",
+        "MaximumRecordAgeInSeconds",
+        "FunctionResponseTypes",
+        "FilterCriteria",
+        "DestinationConfig",
+        "Enabled",
+    }
+)
+NO_LOCAL_EFFECT = frozenset({"KmsKeyArn", "MetricsConfig"})
+LAMBDA_DEFAULTS = {"ParallelizationFactor": 1}  # set to AWS's default it is what the poller does anyway
+
+
+def not_emulated(props: Mapping[str, Any]) -> tuple[str, ...]:
+    """``Name=value`` of each property the local poller would silently ignore (ParallelizationFactor > 1,
+    TumblingWindowInSeconds...): the local cloud says so instead of behaving differently from AWS unannounced."""
+    return tuple(
+        f"{name}={json.dumps(value, sort_keys=True, default=str)}"
+        for name, value in sorted(props.items())
+        if name not in HONOURED_PROPERTIES | NO_LOCAL_EFFECT and LAMBDA_DEFAULTS.get(name, object()) != value
+    )
+
+
 @dataclass(frozen=True)
 class EsmConfig:
     """The event source mapping settings of the template's `Type: DynamoDB` event (Lambda's defaults)."""
@@ -51,6 +82,7 @@ class EsmConfig:
     filter_patterns: tuple[str, ...] = ()
     on_failure_arn: str | None = None
     enabled: bool = True
+    not_emulated: tuple[str, ...] = ()  # see not_emulated()
 
     @classmethod
     def from_event_properties(cls, props: Mapping[str, Any], function_arn: str) -> EsmConfig:
@@ -69,6 +101,7 @@ class EsmConfig:
             filter_patterns=tuple(str(f["Pattern"]) for f in filters if "Pattern" in f),
             on_failure_arn=str(destination) if destination else None,
             enabled=bool(props.get("Enabled", True)),
+            not_emulated=not_emulated(props),
         )
 
 

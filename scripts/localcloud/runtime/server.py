@@ -185,6 +185,12 @@ class LocalRuntime:
                 continue
             spec = self.model.functions[source.function]
             cfg = source.config
+            if cfg.not_emulated:
+                LOG.warning(
+                    "stream -> %s: not emulated locally, AWS behaves differently: %s",
+                    source.function,
+                    ", ".join(cfg.not_emulated),
+                )
 
             def invoke(event: dict[str, Any], spec: FunctionSpec = spec) -> InvokeOutcome:
                 return self.runner.invoke_spec(spec, to_json(event).encode())
@@ -217,7 +223,12 @@ class LocalRuntime:
                 {"path": r.path, "methods": r.methods, "function": r.function_name} for r in self.model.api.routes
             ],
             "streams": [
-                {"function": s.function, "stream": s.config.stream_arn, "batchSize": s.config.batch_size}
+                {
+                    "function": s.function,
+                    "stream": s.config.stream_arn,
+                    "batchSize": s.config.batch_size,
+                    "notEmulated": list(s.config.not_emulated),
+                }
                 for s in self.model.streams
             ],
             "schedules": [
