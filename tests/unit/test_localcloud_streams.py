@@ -146,22 +146,10 @@ def test_events_carry_the_wire_records_from_a_real_client(tmp_path: Path) -> Non
     (epoch-second ApproximateCreationDateTime, base64 B/BS), the same values the SDK-typed path produces."""
     import base64
 
-    import boto3
-    from localcloud import moto_shims
     from localcloud.runtime.esm import to_json
-    from moto import mock_aws
+    from moto_support import streamed_table
 
-    moto_shims.apply_all()
-    kwargs = {"region_name": "ap-northeast-1", "aws_access_key_id": "t", "aws_secret_access_key": "t"}
-    with mock_aws():
-        client, streams = boto3.client("dynamodb", **kwargs), boto3.client("dynamodbstreams", **kwargs)
-        client.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
+    with streamed_table("t") as (client, streams):
         arn = client.describe_table(TableName="t")["Table"]["LatestStreamArn"]
         client.put_item(TableName="t", Item={"PK": {"S": "ITEM#1"}, "b": {"B": b"\x00\xff"}, "bs": {"BS": [b"\x01"]}})
         events: list[dict[str, Any]] = []

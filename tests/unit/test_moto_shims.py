@@ -15,24 +15,14 @@ import pytest
 from botocore.exceptions import ClientError
 from localcloud import moto_shims
 from moto import mock_aws
+from moto_support import streamed_table
 
 POLICY = json.dumps({"Version": "2012-10-17", "Statement": []})
 
 
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
-    moto_shims.apply_all()
-    with mock_aws():
-        client = boto3.client(
-            "dynamodb", region_name="ap-northeast-1", aws_access_key_id="t", aws_secret_access_key="t"
-        )
-        client.create_table(
-            TableName="orders",
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
+    with streamed_table("orders") as (client, _streams):
         yield client
 
 

@@ -10,14 +10,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from localcloud import moto_shims
-from moto import mock_aws
-
-REGION = "ap-northeast-1"
-KWARGS = {"region_name": REGION, "aws_access_key_id": "t", "aws_secret_access_key": "t"}
+from moto_support import streamed_table
 
 RICH_ITEM = {
     "PK": {"S": "ITEM#1"},
@@ -34,17 +30,8 @@ RICH_ITEM = {
 
 @pytest.fixture
 def clients() -> Iterator[tuple[Any, Any]]:
-    moto_shims.apply_all()
-    with mock_aws():
-        client, streams = boto3.client("dynamodb", **KWARGS), boto3.client("dynamodbstreams", **KWARGS)
-        client.create_table(
-            TableName="data",
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
-        yield client, streams
+    with streamed_table("data") as clients:
+        yield clients
 
 
 def _trim_horizon(client: Any, streams: Any) -> str:
