@@ -418,14 +418,10 @@ def test_dynamodb_failure_is_500_json(call_api: Any, ddb: Any) -> None:
     _error(call_api("GET", "/items"), 500, "internal_error")
 
 
-def test_listing_skips_an_unreadable_row_logs_and_counts_it(
-    call_api: Any, ddb: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
-) -> None:
-    """A row written around the API that its model cannot read (no Name) leaves the page's readable items
-    intact; it is logged by key and counted; a GET of that very row is a 500 in the error shape."""
+def _put_item_without_name(ddb: Any) -> None:
+    """An Item row written around the API, missing the Name its model requires."""
     from app_support import TABLE_NAME
 
-    good = [call_api("POST", "/items", {"name": f"ok-{i}"}).body["item"]["ItemId"] for i in range(2)]
     ddb.put_item(
         TableName=TABLE_NAME,
         Item={
@@ -438,6 +434,15 @@ def test_listing_skips_an_unreadable_row_logs_and_counts_it(
             "version": {"N": "1"},
         },
     )
+
+
+def test_listing_skips_an_unreadable_row_logs_and_counts_it(
+    call_api: Any, ddb: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row written around the API that its model cannot read (no Name) leaves the page's readable items
+    intact; it is logged by key and counted; a GET of that very row is a 500 in the error shape."""
+    good = [call_api("POST", "/items", {"name": f"ok-{i}"}).body["item"]["ItemId"] for i in range(2)]
+    _put_item_without_name(ddb)
     capsys.readouterr()
     page = call_api("GET", "/items")
     assert page.status == 200
@@ -450,6 +455,27 @@ def test_listing_skips_an_unreadable_row_logs_and_counts_it(
     assert [doc["UnreadableRows"] for doc in printed if "UnreadableRows" in doc] == [[1.0]]
 
     _error(call_api("GET", f"/items/{MISSING_UUID}"), 500, "internal_error")
+
+
+def test_api_log_lines_carry_the_api_gateway_request_id_as_correlation_id(
+    ddb: Any, lambda_context: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Logs Insights can follow one request from API Gateway's access log into the function's lines: every line
+    the API logs carries ``requestContext.requestId`` as ``correlation_id``, beside Lambda's request id."""
+    import api_handler
+    from conftest import api_event
+
+    _put_item_without_name(ddb)  # makes GET /items log a WARNING
+    for _ in range(2):  # a second request gets its own id, not the first one's
+        event = api_event("GET", "/items")
+        caplog.clear()
+        assert api_handler.lambda_handler(event, lambda_context)["statusCode"] == 200
+        [record] = [r for r in caplog.records if r.getMessage() == "skipped an unreadable row"]
+        # The line as the function's handler writes it (the Powertools formatter adds the request's keys).
+        line = json.loads(api_handler.logger.registered_formatter.format(record))
+        assert line["correlation_id"] == event["requestContext"]["requestId"]
+        assert line["function_request_id"] == lambda_context.aws_request_id
+        assert line["level"] == "WARNING" and line["pk"] == f"ITEM#{MISSING_UUID}"
 
 
 def test_order_listings_skip_an_unreadable_order(call_api: Any, ddb: Any, user: dict[str, Any]) -> None:
