@@ -34,7 +34,10 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 @functools.cache
 def stats_store() -> DynamoStatsStore:
-    return DynamoStatsStore(get_settings().table_name)
+    # Every request this store sends is built here from typed ledger entries, up to 100 actions per transaction;
+    # botocore's client-side validation of them was ~23% of the function's CPU per 100-record batch
+    # (7.5 -> 5.8 ms); DynamoDB still validates each request.
+    return DynamoStatsStore(get_settings().table_name, validate_parameters=False)
 
 
 class RecordHandler:

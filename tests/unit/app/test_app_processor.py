@@ -241,6 +241,29 @@ def test_batch_is_applied_in_few_transactions_with_one_ledger_row_per_event(
     assert _stats_version(ddb, "Item") == 150
 
 
+def test_the_processor_skips_client_side_validation_and_the_api_keeps_it(ddb: Any, process: Any) -> None:
+    """The processor's transactions are built by its own code (up to 100 actions): botocore's client-side
+    model check is skipped there only; the API's client, which carries request-derived values, keeps it."""
+    import processor_handler
+    from botocore.exceptions import ParamValidationError
+    from service.api import app as api_app
+
+    processor_client = processor_handler.stats_store()._client
+    api_client = api_app.entity_store()._client
+    assert api_app.stats_store()._client is api_client  # one client per process for the API, as before
+    bad_key = {"PK": {"S": 5}, "SK": {"S": "TOTAL"}}  # the model says S is a string
+    with pytest.raises(ParamValidationError):
+        api_client.get_item(TableName=TABLE_NAME, Key=bad_key)
+    try:
+        processor_client.get_item(TableName=TABLE_NAME, Key=bad_key)
+    except ParamValidationError:
+        pytest.fail("the processor's client checked the request against the model")
+    except Exception:  # whatever DynamoDB (here moto) answers: the request was sent
+        pass
+    assert process(_item_inserts(3)) == []  # the unvalidated client still writes what the model says
+    assert _stats(ddb)["Item"]["Count"] == 3
+
+
 def test_bulk_path_matches_per_record_results_across_entity_types(ddb: Any, process: Any) -> None:
     batch = _load("stream-insert.json")["Records"] + [_load("stream-modify.json")["Records"][1]]
     assert process(batch) == []

@@ -24,8 +24,18 @@ CLIENT_CONFIG: dict[str, Any] = {
 }
 
 
+def dynamodb_client(*, validate_parameters: bool = True) -> Any:
+    """The process's DynamoDB client (one per ``validate_parameters`` value, created on first use).
+
+    ``validate_parameters=False`` skips botocore's client-side check of each request against the API model
+    (botocore's ``parameter_validation``, documented as the switch for performance). DynamoDB validates every
+    request anyway; only callers whose requests are built entirely by this code, and are large, should skip it.
+    """
+    return _client(validate_parameters)
+
+
 @functools.cache
-def dynamodb_client() -> Any:
+def _client(validate_parameters: bool) -> Any:
     # Imported here, not at module level: the data layer stays importable without Powertools configured
     # (the Logger/Metrics singletons read their environment when service.observability is first imported).
     from service.observability import trace_aws_sdk
@@ -34,12 +44,12 @@ def dynamodb_client() -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("dynamodb", config=Config(**CLIENT_CONFIG))
+    return boto3.client("dynamodb", config=Config(**CLIENT_CONFIG, parameter_validation=validate_parameters))
 
 
 def reset_client() -> None:
     """Forget the cached client (tests switch AWS mocks between cases)."""
-    dynamodb_client.cache_clear()
+    _client.cache_clear()
 
 
 @functools.cache

@@ -252,14 +252,18 @@ class DynamoEntityStore:
 
 
 class DynamoStatsStore:
-    """``STATS#<EntityType>``/``TOTAL`` rows and the processor's exactly-once ledger."""
+    """``STATS#<EntityType>``/``TOTAL`` rows and the processor's exactly-once ledger.
 
-    def __init__(self, table_name: str) -> None:
+    ``validate_parameters``: see :func:`service.dal.client.dynamodb_client`.
+    """
+
+    def __init__(self, table_name: str, *, validate_parameters: bool = True) -> None:
         self._table = table_name
+        self._validate_parameters = validate_parameters
 
     @property
     def _client(self) -> Any:
-        return dynamodb_client()
+        return dynamodb_client(validate_parameters=self._validate_parameters)
 
     def apply_with_ledger(
         self,
