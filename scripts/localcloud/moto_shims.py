@@ -206,17 +206,20 @@ def patch_condition_expression_memo() -> None:
     original = ConditionExpressionParser.parse
     if getattr(original, "_memo_shim", False):  # idempotent: patching twice must not nest
         return
-    cache: dict[str, tuple[Any, tuple[str, ...], tuple[str, ...]]] = {}
+    cache: dict[str | tuple[str], tuple[Any, tuple[str, ...], tuple[str, ...]]] = {}
 
     @functools.wraps(original)
     def parse(self: ConditionExpressionParser) -> Any:
         if not self.condition_expression:  # moto answers "no condition" at once: nothing to remember
             return original(self)
-        key = json.dumps(
-            [self.condition_expression, self.expression_attribute_names, self.expression_attribute_values],
-            sort_keys=True,
-            default=repr,
-        )
+        # The ledger's attribute_not_exists(PK) has no names or values: its key needs no JSON dump.
+        key: str | tuple[str] = (self.condition_expression,)
+        if self.expression_attribute_names or self.expression_attribute_values:
+            key = json.dumps(
+                [self.condition_expression, self.expression_attribute_names, self.expression_attribute_values],
+                sort_keys=True,
+                default=repr,
+            )
         hit = cache.get(key)
         if hit is None:
             tree = original(self)

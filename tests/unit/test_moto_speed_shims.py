@@ -137,6 +137,27 @@ def test_the_same_condition_is_lexed_once_whatever_the_item_count(
     assert err.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
+def test_a_condition_without_names_or_values_is_cached_apart_from_one_with_them(
+    clients: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = clients
+    calls = _lex_calls(monkeypatch)
+    for n in range(30):  # the processor's ledger condition
+        client.put_item(TableName="data", Item={"PK": {"S": f"L#{n}"}}, ConditionExpression="attribute_not_exists(PK)")
+    assert calls.count("attribute_not_exists(PK)") == 1
+    with pytest.raises(ClientError) as err:  # same text, now with a name it does not use: moto's own error
+        client.put_item(
+            TableName="data",
+            Item={"PK": {"S": "L#new"}},
+            ConditionExpression="attribute_not_exists(PK)",
+            ExpressionAttributeNames={"#unused": "x"},
+        )
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as err:
+        client.put_item(TableName="data", Item={"PK": {"S": "L#3"}}, ConditionExpression="attribute_not_exists(PK)")
+    assert err.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
 def test_values_are_part_of_the_key(clients: tuple[Any, Any]) -> None:
     client, _ = clients
     client.put_item(TableName="data", Item={"PK": {"S": "ITEM#1"}, "v": {"N": "1"}})
