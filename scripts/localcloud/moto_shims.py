@@ -3,7 +3,8 @@
 Run as ``python -m localcloud.moto_shims --host 127.0.0.1 --port PORT`` (this is what
 :func:`localcloud.emulator.start` launches): it applies every shim in :data:`SHIMS`, freezes the startup heap
 (:func:`freeze_startup_heap`), then hands over to ``moto.server.main``. Each shim is small and names the moto
-gap it closes: behaviour gaps (stream-ARN resource policies, in-place transaction rollback) are tested in
+gap it closes: behaviour gaps (stream-ARN resource policies, in-place transaction rollback, the EC2 error for an
+unknown security group rule id) are tested in
 ``tests/unit/test_moto_shims.py``; speed gaps (GetRecords serialisation, expression re-parsing, quadratic item
 sizing, the per-request package listing, DynamoDB request parsing) in ``tests/unit/test_moto_speed_shims.py``
 against moto's own answers.
@@ -409,9 +410,46 @@ def patch_dynamodb_request_parser_compiled() -> None:
     DynamoHandler.parse_parameters = parse_parameters  # type: ignore[method-assign]
 
 
+def patch_security_group_rule_id_not_found() -> None:
+    """Answer a revoke naming an unknown security group rule id as EC2 does (moto 5.2.x gap).
+
+    ``RevokeSecurityGroupIngress``/``Egress`` with ``SecurityGroupRuleIds``: EC2 rejects an id the group does not
+    hold with ``InvalidSecurityGroupRuleId.NotFound`` (and revokes none of the ids); moto answers
+    ``InvalidPermission.NotFound``, the code for rules named by their permissions. The AWS provider's
+    ``aws_default_security_group`` (which revokes the VPC default group's rules by id) tolerates the first and
+    fails on the second, so a revoke whose rule was already gone (seen once in CI, under load) failed
+    ``terraform apply``. The shim checks the ids first and raises EC2's error; revokes by permission are moto's.
+    """
+    from moto.ec2.exceptions import InvalidSecurityGroupRuleIdNotFoundError
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+
+    for name, rules in (
+        ("revoke_security_group_ingress", "ingress_rules"),
+        ("revoke_security_group_egress", "egress_rules"),
+    ):
+        original = getattr(SecurityGroupBackend, name)
+        if getattr(original, "_rule_id_shim", False):  # idempotent: patching twice must not nest
+            continue
+
+        def revoke(self: Any, *args: Any, _original: Any = original, _rules: str = rules, **kwargs: Any) -> Any:
+            rule_ids = kwargs.get("security_rule_ids") or []
+            group = self.get_security_group_by_name_or_id(kwargs.get("group_name_or_id"), kwargs.get("vpc_id"))
+            if rule_ids and group is not None:  # no group: moto's own InvalidGroup.NotFound
+                held = {rule.id for rule in getattr(group, _rules)}
+                for rule_id in rule_ids:
+                    if rule_id not in held:
+                        raise InvalidSecurityGroupRuleIdNotFoundError(rule_id)
+            return _original(self, *args, **kwargs)
+
+        functools.update_wrapper(revoke, original)
+        revoke._rule_id_shim = True  # type: ignore[attr-defined]
+        setattr(SecurityGroupBackend, name, revoke)
+
+
 SHIMS: tuple[Callable[[], None], ...] = (
     patch_stream_resource_policy,
     patch_transaction_rollback_in_place,
+    patch_security_group_rule_id_not_found,
     patch_stream_get_records_json,
     patch_condition_expression_memo,
     patch_item_size_check_linear,

@@ -254,3 +254,71 @@ def test_transaction_shim_patches_once() -> None:
     first, add = DynamoDBBackend.transact_write_items, StreamShard.add
     moto_shims.apply_all()
     assert (DynamoDBBackend.transact_write_items, StreamShard.add) == (first, add)
+
+
+# --- EC2: a revoke naming an unknown security group rule id ------------------------------------------------
+
+
+@pytest.fixture
+def ec2() -> Iterator[tuple[Any, str]]:
+    from moto_support import CLIENT_KWARGS
+
+    moto_shims.apply_all()
+    with mock_aws():
+        client = boto3.client("ec2", **CLIENT_KWARGS)
+        vpc = client.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        group = client.create_security_group(GroupName="fn", Description="fn", VpcId=vpc)["GroupId"]
+        https = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}
+        client.authorize_security_group_ingress(GroupId=group, IpPermissions=[https])
+        yield client, group
+
+
+def _rule_ids(client: Any, group: str, egress: bool) -> list[str]:
+    rules = client.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])[
+        "SecurityGroupRules"
+    ]
+    return [rule["SecurityGroupRuleId"] for rule in rules if rule["IsEgress"] is egress]
+
+
+@pytest.mark.parametrize("egress", [True, False], ids=["egress", "ingress"])
+def test_revoking_a_rule_id_twice_answers_ec2s_rule_id_error(ec2: tuple[Any, str], egress: bool) -> None:
+    client, group = ec2
+    revoke = client.revoke_security_group_egress if egress else client.revoke_security_group_ingress
+    (rule_id,) = _rule_ids(client, group, egress)
+    revoke(GroupId=group, SecurityGroupRuleIds=[rule_id])
+    assert _rule_ids(client, group, egress) == []
+    with pytest.raises(ClientError) as err:  # e.g. a retried request whose first attempt went through
+        revoke(GroupId=group, SecurityGroupRuleIds=[rule_id])
+    assert err.value.response["Error"]["Code"] == "InvalidSecurityGroupRuleId.NotFound"  # moto: InvalidPermission
+
+
+def test_an_unknown_id_among_known_ones_revokes_nothing(ec2: tuple[Any, str]) -> None:
+    client, group = ec2
+    (rule_id,) = _rule_ids(client, group, egress=True)
+    with pytest.raises(ClientError) as err:
+        client.revoke_security_group_egress(GroupId=group, SecurityGroupRuleIds=[rule_id, "sgr-0123456789abcdef0"])
+    assert err.value.response["Error"]["Code"] == "InvalidSecurityGroupRuleId.NotFound"
+    assert _rule_ids(client, group, egress=True) == [rule_id]
+
+
+def test_revokes_by_permission_and_missing_groups_keep_motos_answers(ec2: tuple[Any, str]) -> None:
+    client, group = ec2
+    missing = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "192.0.2.0/24"}]}]
+    with pytest.raises(ClientError) as err:
+        client.revoke_security_group_ingress(GroupId=group, IpPermissions=missing)
+    assert err.value.response["Error"]["Code"] == "InvalidPermission.NotFound"  # as EC2 answers this form
+    with pytest.raises(ClientError) as err:
+        client.revoke_security_group_egress(GroupId="sg-0123456789abcdef0", SecurityGroupRuleIds=["sgr-0"])
+    assert err.value.response["Error"]["Code"] == "InvalidGroup.NotFound"
+
+
+def test_rule_id_shim_patches_once() -> None:
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+
+    moto_shims.apply_all()
+    first = (SecurityGroupBackend.revoke_security_group_egress, SecurityGroupBackend.revoke_security_group_ingress)
+    moto_shims.apply_all()
+    assert (
+        SecurityGroupBackend.revoke_security_group_egress,
+        SecurityGroupBackend.revoke_security_group_ingress,
+    ) == first
