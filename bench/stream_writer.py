@@ -14,6 +14,8 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -40,8 +42,10 @@ def chunks(records: int, now: int) -> list[list[dict[str, Any]]]:
     ]
 
 
-def prepared_requests(client: Any, table: str, records: int) -> list[Any]:
-    """The SDK's own serialised, signed BatchWriteItem requests, captured instead of sent."""
+@contextmanager
+def captured_requests(client: Any, event: str) -> Iterator[list[Any]]:
+    """Inside the block, the SDK's serialised, signed requests matching ``event`` (``before-send.dynamodb``...)
+    are collected in the yielded list instead of sent; each call gets an empty ``{}`` answer."""
     from botocore.awsrequest import AWSResponse
 
     class _EmptyBody:
@@ -54,10 +58,18 @@ def prepared_requests(client: Any, table: str, records: int) -> list[Any]:
         captured.append(request)
         return AWSResponse(request.url, 200, {}, _EmptyBody())
 
-    client.meta.events.register_first("before-send.dynamodb.BatchWriteItem", capture)
-    for chunk in chunks(records, int(time.time())):
-        client.batch_write_item(RequestItems={table: chunk})
-    client.meta.events.unregister("before-send.dynamodb.BatchWriteItem", capture)
+    client.meta.events.register_first(event, capture)
+    try:
+        yield captured
+    finally:
+        client.meta.events.unregister(event, capture)
+
+
+def prepared_requests(client: Any, table: str, records: int) -> list[Any]:
+    """The SDK's own serialised, signed BatchWriteItem requests, captured instead of sent."""
+    with captured_requests(client, "before-send.dynamodb.BatchWriteItem") as captured:
+        for chunk in chunks(records, int(time.time())):
+            client.batch_write_item(RequestItems={table: chunk})
     return captured
 
 

@@ -245,23 +245,19 @@ def test_the_item_size_limit_still_holds(clients: tuple[Any, Any]) -> None:
 def _sdk_bodies() -> list[tuple[str, bytes]]:
     """(operation, JSON body) of the requests the project's code and tools send, serialised by the real SDK."""
     import boto3
-    from botocore.awsrequest import AWSResponse
 
-    sent: list[tuple[str, bytes]] = []
-
-    class _Empty:
-        def stream(self) -> Iterator[bytes]:
-            return iter([b"{}"])
-
-    def capture(request: Any, **_: Any) -> AWSResponse:  # nothing leaves the process
-        sent.append((request.headers["X-Amz-Target"].decode().split(".")[1], request.body))
-        return AWSResponse(request.url, 200, {}, _Empty())
+    from bench.stream_writer import captured_requests
 
     client = boto3.client(
         "dynamodb", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s",
         endpoint_url="http://127.0.0.1:9",
     )  # fmt: skip
-    client.meta.events.register_first("before-send.dynamodb", capture)
+    with captured_requests(client, "before-send.dynamodb") as sent:  # nothing leaves the process
+        _send_every_operation(client)
+    return [(request.headers["X-Amz-Target"].decode().split(".")[1], request.body) for request in sent]
+
+
+def _send_every_operation(client: Any) -> None:
     key = {"PK": {"S": "ITEM#1"}, "SK": {"S": "PROFILE"}}
     names, values = {"#c": "Count", "#s": "Status"}, {":d": {"N": "1"}, ":s": {"S": "PENDING"}, ":b": {"B": b"\x00"}}
     client.batch_write_item(
@@ -306,7 +302,6 @@ def _sdk_bodies() -> list[tuple[str, bytes]]:
     )
     client.describe_table(TableName="data")
     client.list_tables(Limit=3)
-    return sent
 
 
 def _parsed_by_server(action: str, body: bytes) -> Any:
