@@ -118,6 +118,23 @@ def check_inputs(opts: Options, layout: Layout, env: dict[str, str]) -> None:
         outputs_file = Path(env[OUTPUTS_FILE_ENV])
         if not outputs_file.is_file():
             raise DeployError(f"{OUTPUTS_FILE_ENV}={outputs_file} does not exist: pass the infra job's outputs")
+    if opts.env != "local" and needs_terraform:
+        check_environment_files(opts, layout, env)
+
+
+def check_environment_files(opts: Options, layout: Layout, env: dict[str, str]) -> None:
+    """Sample or inconsistent values in the environment's tfvars/backend stop a real run before it starts;
+    a dry run (which changes nothing) lists them as warnings and goes on."""
+    from deploylib.environment_files import problems
+
+    found = problems(opts.env, layout.tfvars(opts.env), layout.backend(opts.env), layout.root, env)
+    if not found:
+        return
+    if opts.dry_run:
+        for problem in found:
+            print(f"WARNING: {problem}")
+        return
+    raise DeployError("; also ".join(found))
 
 
 def check_credentials(env_name: str, env: dict[str, str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import tooling
 from deploylib.cli import Options, confirm_prod, parse_args
+from deploylib.environment_files import origin_repository
 from deploylib.errors import DeployError
 from deploylib.overrides import template_parameters
 
@@ -42,7 +44,8 @@ def repo(tmp_path: Path) -> Path:
 
 def no_aws_env(**extra: str) -> dict[str, str]:
     """A clean environment: no credentials anywhere, no instance metadata lookups."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("TFSAM_")}
+    # GITHUB_*: when these tests run in GitHub Actions, deploy.sh must not compare the copy with that repository.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TFSAM_", "GITHUB_"))}
     env.update(
         AWS_CONFIG_FILE="/nonexistent/aws-config",
         AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials",
@@ -115,7 +118,94 @@ def test_missing_terraform(repo: Path) -> None:
     assert_refused(repo, result, before, "terraform not found on PATH: run scripts/bootstrap.sh")
 
 
+def configure(repo: Path, env_name: str, *, bucket: str, repository: str, state_bucket: str | None = None) -> None:
+    """docs/ci-cd.md step 2: the state bucket in the backend file, the repository (and state bucket) in tfvars."""
+    backend = repo / "terraform" / "backends" / f"{env_name}.s3.tfbackend"
+    backend.write_text(re.sub(r'(?m)^bucket(\s*)= ".*"$', f'bucket\\1= "{bucket}"', backend.read_text()))
+    tfvars = repo / "terraform" / "environments" / f"{env_name}.tfvars"
+    text = re.sub(r'(?m)^github_repository = ".*"$', f'github_repository = "{repository}"', tfvars.read_text())
+    if state_bucket:
+        text += f'terraform_state_bucket = "{state_bucket}"\n'
+    tfvars.write_text(text)
+
+
+def test_the_shipped_sample_values_are_refused_before_anything_runs(repo: Path) -> None:
+    before = snapshot(repo)
+    result = deploy(repo, "dev")
+    assert_refused(repo, result, before, "terraform/backends/dev.s3.tfbackend names no real state bucket")
+    assert "terraform/environments/dev.tfvars still has the sample github_repository = 'tfsam-org/tfsam'" in (
+        result.stderr
+    )
+
+
+def test_a_dry_run_lists_the_sample_values_and_goes_on(repo: Path) -> None:
+    result = deploy(repo, "staging", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("WARNING: ")]
+    assert len(warnings) == 2, result.stdout
+    assert "staging.s3.tfbackend names no real state bucket" in warnings[0]
+    assert "sample github_repository" in warnings[1]
+
+
+@pytest.mark.parametrize(
+    ("actions_repository", "refused"),
+    [("acme/shop", False), ("acme/other", True), ("Acme/Shop", True)],  # IAM compares the OIDC sub exactly
+)
+def test_in_github_actions_the_trusted_repository_is_the_one_running(
+    repo: Path, actions_repository: str, refused: bool
+) -> None:
+    configure(repo, "prod", bucket="acme-terraform-state-123456789012", repository="acme/shop")
+    before = snapshot(repo)
+    env = no_aws_env(GITHUB_ACTIONS="true", GITHUB_REPOSITORY=actions_repository)
+    result = deploy(repo, "prod", "--plan", env=env)
+    if refused:
+        message = f"has github_repository = 'acme/shop' but this workflow runs in '{actions_repository}'"
+        assert_refused(repo, result, before, message)
+    else:
+        assert_refused(repo, result, before, "no AWS credentials for prod")  # past the files: the next check
+
+
+def test_the_sample_repository_is_accepted_in_a_clone_of_it(repo: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    remote = "git@github.com:tfsam-org/tfsam.git"
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", remote], check=True)
+    configure(repo, "dev", bucket="tfsam-terraform-state-123456789012", repository="tfsam-org/tfsam")
+    before = snapshot(repo)
+    assert_refused(repo, deploy(repo, "dev"), before, "no AWS credentials for dev")
+
+
+def test_a_state_bucket_grant_that_is_not_the_backends_bucket(repo: Path) -> None:
+    configure(repo, "dev", bucket="acme-state-a", repository="acme/shop", state_bucket="acme-state-b")
+    before = snapshot(repo)
+    message = "has terraform_state_bucket = 'acme-state-b' but terraform/backends/dev.s3.tfbackend keeps the state"
+    assert_refused(repo, deploy(repo, "dev"), before, message)
+
+
+def test_a_tfvars_file_that_is_not_hcl(repo: Path) -> None:
+    tfvars = repo / "terraform" / "environments" / "dev.tfvars"
+    tfvars.write_text(tfvars.read_text() + 'github_repository = "unterminated\n')
+    before = snapshot(repo)
+    assert_refused(repo, deploy(repo, "dev"), before, "dev.tfvars is not valid HCL")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("git@github.com:acme/shop.git", "acme/shop"),
+        ("https://github.com/acme/shop.git", "acme/shop"),
+        ("https://github.com/acme/shop", "acme/shop"),
+        ("ssh://git@github.com/acme/shop.git", "acme/shop"),
+        ("https://gitlab.com/acme/shop.git", None),
+    ],
+)
+def test_origin_repository_reads_github_remotes(tmp_path: Path, url: str, expected: str | None) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin", url], check=True)
+    assert origin_repository(tmp_path) == expected
+
+
 def test_no_aws_credentials_for_a_real_environment(repo: Path) -> None:
+    configure(repo, "dev", bucket="acme-terraform-state-123456789012", repository="acme/shop")
     before = snapshot(repo)
     result = deploy(repo, "dev")
     assert_refused(repo, result, before, "no AWS credentials for dev")

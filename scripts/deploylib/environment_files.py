@@ -1,0 +1,101 @@
+"""The per-environment values an administrator must commit before a real deploy (docs/ci-cd.md, step 2).
+
+The repository ships dev/staging/prod files with sample values so they plan out of the box. Applying them as
+they are does harm rather than failing: ``github_repository`` is the OIDC trust of both deploy roles, so the
+sample name would let *that* repository's workflows assume them, and CI would be locked out of its own roles.
+``deploy.sh <env>`` therefore checks the files before anything touches AWS:
+
+- the backend's ``bucket`` is not the sample name (``...REPLACE_WITH_ACCOUNT_ID``);
+- in GitHub Actions, ``github_repository`` is the repository the workflow runs in (``GITHUB_REPOSITORY``);
+  elsewhere, it is not the sample repository unless this clone's ``origin`` is that repository;
+- ``terraform_state_bucket``, when set, is the backend's bucket (it grants infra-deployer the state).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from deploylib.errors import DeployError
+
+SAMPLE_REPOSITORY = "tfsam-org/tfsam"  # what the shipped tfvars name
+SAMPLE_BUCKET_MARKER = "REPLACE_WITH_"  # what the shipped backend files' bucket names contain
+SETUP_DOC = "docs/ci-cd.md 'One-time bootstrap'"
+
+_GITHUB_REMOTE = re.compile(r"github\.com[:/](?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+
+
+def hcl_values(path: Path) -> dict[str, Any]:
+    """Top-level attributes of a tfvars/tfbackend file as plain Python values (python-hcl2 keeps quotes)."""
+    import hcl2
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            parsed = hcl2.load(handle)
+    except Exception as exc:  # python-hcl2 raises lark's errors (UnexpectedToken, ...), not one base class
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DeployError(f"{path.name} is not valid HCL ({first}): fix it and retry") from exc
+    return {key: _plain(value) for key, value in parsed.items() if not key.startswith("__")}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return json.loads(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def origin_repository(root: Path) -> str | None:
+    """owner/name of this clone's ``origin`` remote when it is on GitHub, else None."""
+    try:
+        url = subprocess.run(
+            ["git", "-C", str(root), "remote", "get-url", "origin"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:  # no git on PATH
+        return None
+    match = _GITHUB_REMOTE.search(url)
+    return match.group("repo") if match else None
+
+
+def problems(env_name: str, tfvars: Path, backend: Path, root: Path, env: dict[str, str]) -> list[str]:
+    """What is still a sample value or inconsistent in the environment's files, one sentence each."""
+    found: list[str] = []
+    rel_tfvars, rel_backend = tfvars.relative_to(root), backend.relative_to(root)
+    variables, backend_values = hcl_values(tfvars), hcl_values(backend)
+
+    bucket = str(backend_values.get("bucket") or "")
+    if not bucket or SAMPLE_BUCKET_MARKER in bucket:
+        found.append(
+            f"{rel_backend} names no real state bucket (bucket = {bucket!r}): create the bucket and set its "
+            f"name there ({SETUP_DOC})"
+        )
+
+    repository = str(variables.get("github_repository") or "")
+    actions_repository = env.get("GITHUB_REPOSITORY") if env.get("GITHUB_ACTIONS") == "true" else None
+    if actions_repository:
+        if repository != actions_repository:
+            found.append(
+                f"{rel_tfvars} has github_repository = {repository!r} but this workflow runs in "
+                f"{actions_repository!r}: the deploy roles would trust the other repository's workflows and "
+                "this one could not assume them again; set it to this repository (same spelling)"
+            )
+    elif repository == SAMPLE_REPOSITORY and origin_repository(root) != SAMPLE_REPOSITORY:
+        found.append(
+            f"{rel_tfvars} still has the sample github_repository = {SAMPLE_REPOSITORY!r}: the deploy roles "
+            f"would trust that repository's workflows; set it to the owner/name of the repository whose Actions "
+            f"deploy {env_name} ({SETUP_DOC})"
+        )
+
+    state_bucket = variables.get("terraform_state_bucket")
+    if state_bucket and bucket and state_bucket != bucket:
+        found.append(
+            f"{rel_tfvars} has terraform_state_bucket = {state_bucket!r} but {rel_backend} keeps the state in "
+            f"{bucket!r}: infra-deployer would be granted the wrong bucket; make them the same"
+        )
+    return found
