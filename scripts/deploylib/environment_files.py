@@ -13,7 +13,6 @@ sample name would let *that* repository's workflows assume them, and CI would be
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -29,26 +28,16 @@ _GITHUB_REMOTE = re.compile(r"github\.com[:/](?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9
 
 
 def hcl_values(path: Path) -> dict[str, Any]:
-    """Top-level attributes of a tfvars/tfbackend file as plain Python values (python-hcl2 keeps quotes)."""
+    """Top-level attributes of a tfvars/tfbackend file as plain Python values (quotes and comments dropped)."""
     import hcl2
 
+    options = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True)
     try:
         with path.open(encoding="utf-8") as handle:
-            parsed = hcl2.load(handle)
+            return dict(hcl2.load(handle, serialization_options=options))
     except Exception as exc:  # python-hcl2 raises lark's errors (UnexpectedToken, ...), not one base class
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DeployError(f"{path.name} is not valid HCL ({first}): fix it and retry") from exc
-    return {key: _plain(value) for key, value in parsed.items() if not key.startswith("__")}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return json.loads(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not str(k).startswith("__")}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def origin_repository(root: Path) -> str | None:
