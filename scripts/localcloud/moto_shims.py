@@ -446,10 +446,41 @@ def patch_security_group_rule_id_not_found() -> None:
         setattr(SecurityGroupBackend, name, revoke)
 
 
+def patch_flow_log_destination_arn() -> None:
+    """Check a flow log's CloudWatch Logs group when it is named by ARN (moto 5.2.x gap).
+
+    ``CreateFlowLogs`` names the group either by ``LogGroupName`` or by ``LogDestination`` (the group's ARN, which
+    is what the AWS provider's ``aws_flow_log`` sends). moto only looks at the name, so a flow log to a group that
+    exists reports ``DeliverLogsStatus: FAILED``, as if the group were missing. The shim fills in the name from
+    the ARN; whether the group exists is still moto's check.
+    """
+    from moto.ec2.models.flow_logs import FlowLogsBackend
+
+    original = FlowLogsBackend.create_flow_logs
+    if getattr(original, "_destination_arn_shim", False):  # idempotent: patching twice must not nest
+        return
+
+    def create_flow_logs(self: Any, *args: Any, **kwargs: Any) -> Any:
+        destination = kwargs.get("log_destination") or ""
+        if (
+            kwargs.get("log_destination_type") in (None, "cloud-watch-logs")
+            and not kwargs.get("log_group_name")
+            and ":log-group:" in destination
+        ):
+            name = destination.split(":log-group:", 1)[1]
+            kwargs["log_group_name"] = name.removesuffix(":*")
+        return original(self, *args, **kwargs)
+
+    functools.update_wrapper(create_flow_logs, original)
+    create_flow_logs._destination_arn_shim = True  # type: ignore[attr-defined]
+    FlowLogsBackend.create_flow_logs = create_flow_logs  # type: ignore[method-assign]
+
+
 SHIMS: tuple[Callable[[], None], ...] = (
     patch_stream_resource_policy,
     patch_transaction_rollback_in_place,
     patch_security_group_rule_id_not_found,
+    patch_flow_log_destination_arn,
     patch_stream_get_records_json,
     patch_condition_expression_memo,
     patch_item_size_check_linear,

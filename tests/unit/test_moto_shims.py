@@ -322,3 +322,62 @@ def test_rule_id_shim_patches_once() -> None:
         SecurityGroupBackend.revoke_security_group_egress,
         SecurityGroupBackend.revoke_security_group_ingress,
     ) == first
+
+
+# --- EC2: a flow log whose CloudWatch Logs group is named by ARN ------------------------------------------
+
+
+@pytest.fixture
+def flow_logs() -> Iterator[tuple[Any, str, str]]:
+    from moto_support import CLIENT_KWARGS
+
+    moto_shims.apply_all()
+    with mock_aws():
+        client = boto3.client("ec2", **CLIENT_KWARGS)
+        logs = boto3.client("logs", **CLIENT_KWARGS)
+        vpc = client.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        logs.create_log_group(logGroupName="/aws/vpc/flow")
+        arn = logs.describe_log_groups(logGroupNamePrefix="/aws/vpc/flow")["logGroups"][0]["arn"]
+        yield client, vpc, arn
+
+
+def _create_flow_log(client: Any, vpc: str, **destination: str) -> dict[str, Any]:
+    client.create_flow_logs(
+        ResourceType="VPC",
+        ResourceIds=[vpc],
+        TrafficType="ALL",
+        LogDestinationType="cloud-watch-logs",
+        DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow",
+        **destination,
+    )
+    (flow_log,) = client.describe_flow_logs()["FlowLogs"]
+    return dict(flow_log)
+
+
+@pytest.mark.parametrize("suffix", ["", ":*"], ids=["group-arn", "group-arn-with-wildcard"])
+def test_a_flow_log_to_an_existing_group_named_by_arn_delivers(flow_logs: tuple[Any, str, str], suffix: str) -> None:
+    client, vpc, arn = flow_logs
+    flow_log = _create_flow_log(client, vpc, LogDestination=arn.removesuffix(":*") + suffix)
+    assert flow_log["DeliverLogsStatus"] == "SUCCESS"  # moto: FAILED (it only looks at LogGroupName)
+    assert flow_log["LogGroupName"] == "/aws/vpc/flow"
+
+
+def test_a_flow_log_to_a_missing_group_still_fails_delivery(flow_logs: tuple[Any, str, str]) -> None:
+    client, vpc, arn = flow_logs
+    missing = arn.replace("/aws/vpc/flow", "/aws/vpc/missing")
+    assert _create_flow_log(client, vpc, LogDestination=missing)["DeliverLogsStatus"] == "FAILED"
+
+
+def test_a_flow_log_named_by_group_name_is_motos(flow_logs: tuple[Any, str, str]) -> None:
+    client, vpc, _ = flow_logs
+    flow_log = _create_flow_log(client, vpc, LogGroupName="/aws/vpc/flow")
+    assert (flow_log["DeliverLogsStatus"], flow_log["LogGroupName"]) == ("SUCCESS", "/aws/vpc/flow")
+
+
+def test_flow_log_shim_patches_once() -> None:
+    from moto.ec2.models.flow_logs import FlowLogsBackend
+
+    moto_shims.apply_all()
+    first = FlowLogsBackend.create_flow_logs
+    moto_shims.apply_all()
+    assert FlowLogsBackend.create_flow_logs is first
