@@ -288,6 +288,72 @@ resource "aws_api_gateway_account" "this" {
 }
 
 # ---------------------------------------------------------------------------------------------------------
+# VPC flow logs: the service role that writes them to their log group (network.tf, monitoring.tf)
+# ---------------------------------------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "vpc_flow_logs_trust" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["vpc-flow-logs.amazonaws.com"]
+    }
+
+    # Confused-deputy guard: only flow logs of this account and region may use the role.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:vpc-flow-log/*"]
+    }
+  }
+}
+
+resource "aws_iam_role" "vpc_flow_logs" {
+  count = var.enable_flow_logs ? 1 : 0
+
+  name               = local.flow_logs_role
+  description        = "VPC flow logs of ${local.prefix}: write to ${local.flow_log_group}"
+  assume_role_policy = data.aws_iam_policy_document.vpc_flow_logs_trust.json
+}
+
+data "aws_iam_policy_document" "vpc_flow_logs" {
+  statement {
+    sid    = "WriteOwnGroup"
+    effect = "Allow"
+    # The group exists (Terraform creates it first), so AWS's documented logs:CreateLogGroup is not granted.
+    actions = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+    resources = [
+      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.flow_log_group}",
+      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.flow_log_group}:log-stream:*",
+    ]
+  }
+
+  statement {
+    sid    = "DescribeLogGroupsInRegion"
+    effect = "Allow"
+    # DescribeLogGroups is authorised on the account/region's log-group space, not on one group.
+    actions   = ["logs:DescribeLogGroups"]
+    resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "vpc_flow_logs" {
+  count = var.enable_flow_logs ? 1 : 0
+
+  name   = "write-flow-logs"
+  role   = aws_iam_role.vpc_flow_logs[0].id
+  policy = data.aws_iam_policy_document.vpc_flow_logs.json
+}
+
+# ---------------------------------------------------------------------------------------------------------
 # CI deploy identities: GitHub Actions OIDC, infra-deployer (this module) and app-deployer (the SAM stack)
 # ---------------------------------------------------------------------------------------------------------
 
@@ -512,9 +578,9 @@ data "aws_iam_policy_document" "infra_deployer_network" {
     actions = [
       "ec2:AllocateAddress", "ec2:AssociateRouteTable", "ec2:AttachInternetGateway",
       "ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress", "ec2:CreateInternetGateway",
-      "ec2:CreateNatGateway", "ec2:CreateRoute", "ec2:CreateRouteTable", "ec2:CreateSecurityGroup",
-      "ec2:CreateSubnet", "ec2:CreateTags", "ec2:CreateVpc", "ec2:CreateVpcEndpoint", "ec2:DeleteInternetGateway",
-      "ec2:DeleteNatGateway", "ec2:DeleteRoute", "ec2:DeleteRouteTable", "ec2:DeleteSecurityGroup",
+      "ec2:CreateFlowLogs", "ec2:CreateNatGateway", "ec2:CreateRoute", "ec2:CreateRouteTable", "ec2:CreateSecurityGroup",
+      "ec2:CreateSubnet", "ec2:CreateTags", "ec2:CreateVpc", "ec2:CreateVpcEndpoint", "ec2:DeleteFlowLogs",
+      "ec2:DeleteInternetGateway", "ec2:DeleteNatGateway", "ec2:DeleteRoute", "ec2:DeleteRouteTable", "ec2:DeleteSecurityGroup",
       "ec2:DeleteSubnet", "ec2:DeleteTags", "ec2:DeleteVpc", "ec2:DeleteVpcEndpoints", "ec2:Describe*",
       "ec2:DetachInternetGateway", "ec2:DisassociateAddress", "ec2:DisassociateRouteTable",
       "ec2:ModifySecurityGroupRules", "ec2:ModifySubnetAttribute", "ec2:ModifyVpcAttribute",
@@ -600,6 +666,7 @@ data "aws_iam_policy_document" "infra_deployer_services" {
     resources = [
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${local.prefix}-*",
       "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/apigateway/${local.prefix}-*",
+      "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vpc/${local.prefix}-*",
     ]
   }
 

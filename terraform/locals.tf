@@ -29,6 +29,8 @@ locals {
   api_name              = "${local.prefix}-api" # the RestApi name SAM derives from NamePrefix (API 5XX alarm)
   artifact_bucket_name  = "${local.prefix}-sam-artifacts-${local.account_id}"
   api_access_log_group  = "/aws/apigateway/${local.prefix}-api-access"
+  flow_log_group        = "/aws/vpc/${local.prefix}-flow-logs"
+  flow_logs_role        = "${local.prefix}-vpc-flow-logs"
   dashboard_name        = "${local.prefix}-overview"
   infra_deployer_name   = "${local.prefix}-infra-deployer"
   app_deployer_name     = "${local.prefix}-app-deployer"

@@ -55,6 +55,7 @@ data "aws_iam_policy_document" "observability_key" {
       values = [
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${local.prefix}-*",
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.api_access_log_group}",
+        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.flow_log_group}",
       ]
     }
   }
@@ -84,6 +85,15 @@ resource "aws_cloudwatch_log_group" "function" {
 resource "aws_cloudwatch_log_group" "api_access" {
   #checkov:skip=CKV_AWS_338:Retention is set per environment by var.log_retention_days (validated); a one-year floor would multiply dev/staging log cost for no use.
   name              = local.api_access_log_group
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.observability.arn
+}
+
+resource "aws_cloudwatch_log_group" "vpc_flow_logs" {
+  #checkov:skip=CKV_AWS_338:Retention is set per environment by var.log_retention_days (validated); a one-year floor would multiply dev/staging log cost for no use.
+  count = var.enable_flow_logs ? 1 : 0
+
+  name              = local.flow_log_group
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.observability.arn
 }

@@ -13,12 +13,29 @@
 # - CloudWatch Logs: the function's stdout is shipped by the Lambda service, not through the VPC.
 
 resource "aws_vpc" "this" {
-  #checkov:skip=CKV2_AWS_11:Flow logs are not enabled yet: nothing in the VPC accepts inbound traffic and Lambda egress is confined to endpoints; tracked as an open item (enable_flow_logs for prod).
+  #checkov:skip=CKV2_AWS_11:Flow logs are aws_flow_log.vpc below, on unless var.enable_flow_logs is false; checkov cannot follow the count.
   cidr_block           = var.vpc_cidr
   enable_dns_support   = true
   enable_dns_hostnames = true # required for private DNS of interface endpoints
 
   tags = { Name = "${local.prefix}-vpc" }
+}
+
+# Every accepted and rejected flow of the VPC's interfaces (the functions' ENIs, endpoints, NAT) goes to a
+# KMS-encrypted log group (monitoring.tf) through a role only this account's flow logs can assume (iam.tf).
+resource "aws_flow_log" "vpc" {
+  count = var.enable_flow_logs ? 1 : 0
+
+  vpc_id                   = aws_vpc.this.id
+  traffic_type             = "ALL"
+  log_destination_type     = "cloud-watch-logs"
+  log_destination          = aws_cloudwatch_log_group.vpc_flow_logs[0].arn
+  iam_role_arn             = aws_iam_role.vpc_flow_logs[0].arn
+  max_aggregation_interval = 600 # the default; 60 costs nothing more in ingestion but writes ten times the records
+
+  tags = { Name = "${local.prefix}-vpc-flow-logs" }
+
+  depends_on = [aws_iam_role_policy.vpc_flow_logs] # the service checks delivery with the role's permissions
 }
 
 # Lock down the default security group: nothing should use it, and an open default SG is a common mistake.

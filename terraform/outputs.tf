@@ -42,6 +42,11 @@ output "lambda_security_group_id" {
   value       = aws_security_group.lambda.id
 }
 
+output "vpc_flow_log_group_name" {
+  description = "Log group of the VPC's flow logs (null when enable_flow_logs is false)."
+  value       = try(aws_cloudwatch_log_group.vpc_flow_logs[0].name, null)
+}
+
 output "table_name" {
   description = "Single DynamoDB table."
   value       = aws_dynamodb_table.this.name

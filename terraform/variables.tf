@@ -70,6 +70,17 @@ variable "enable_nat_gateway" {
   }
 }
 
+variable "enable_flow_logs" {
+  type        = bool
+  description = "Record the VPC's IP traffic (accepted and rejected) as flow logs in a KMS-encrypted log group kept for log_retention_days. Turn off only where their ingestion cost outweighs the audit trail."
+  default     = true
+
+  validation {
+    condition     = var.enable_flow_logs != null
+    error_message = "enable_flow_logs must be true or false."
+  }
+}
+
 variable "single_nat_gateway" {
   type        = bool
   description = "With enable_nat_gateway: one shared NAT gateway (cheaper) instead of one per AZ (zone-resilient)."
@@ -143,7 +154,7 @@ variable "stream_consumer_principals" {
 
 variable "log_retention_days" {
   type        = number
-  description = "Retention of every log group this module owns (function logs and API access logs)."
+  description = "Retention of every log group this module owns (function logs, API access logs, VPC flow logs)."
   default     = 14
 
   validation {

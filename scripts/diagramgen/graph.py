@@ -28,6 +28,7 @@ TF_KINDS: dict[str, str] = {
     "aws_internet_gateway": "internet_gateway",
     "aws_nat_gateway": "nat_gateway",
     "aws_vpc_endpoint": "vpc_endpoint",
+    "aws_flow_log": "flow_log",
     "aws_security_group": "security_group",
     "aws_default_security_group": "security_group",
     "aws_dynamodb_table": "table",
@@ -390,6 +391,9 @@ class _Builder:
                     self.add_grants(res, scope)
                 elif res.type in {"aws_cloudwatch_log_group", "aws_kms_key"}:
                     continue
+                elif res.type == "aws_flow_log":
+                    for t in self.targets(self.tf.refs(res.body.get("log_destination", ""), scope)):
+                        g.link(instance_id(res, key), t, "logs to")
                 elif res.type == "aws_vpc_endpoint":
                     for t in self.targets(self.tf.refs(res.body.get("route_table_ids", []), scope)):
                         g.link(instance_id(res, key), t, "routes")

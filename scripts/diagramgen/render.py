@@ -30,6 +30,7 @@ from diagrams.aws.network import (
     InternetGateway,
     Nacl,
     NATGateway,
+    VPCFlowLogs,
 )
 from diagrams.aws.security import IAM, KMS, IAMRole
 from diagrams.aws.storage import S3
@@ -59,6 +60,7 @@ ICONS: dict[str, type[DNode]] = {
     "internet_gateway": InternetGateway,
     "nat_gateway": NATGateway,
     "vpc_endpoint": Endpoint,
+    "flow_log": VPCFlowLogs,
     "security_group": Nacl,
     "schedule": EventbridgeScheduler,
     "client": Users,

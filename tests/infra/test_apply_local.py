@@ -197,6 +197,7 @@ def test_log_groups_alarms_and_dashboard(applied: Applied) -> None:
     groups = {g["logGroupName"]: g for g in logs.describe_log_groups(logGroupNamePrefix="/aws/")["logGroups"]}
     expected = {f"/aws/lambda/tfsam-local-{f}" for f in ("api", "processor", "scheduled")}
     expected.add("/aws/apigateway/tfsam-local-api-access")
+    expected.add(applied.outputs["vpc_flow_log_group_name"])
     assert set(groups) == expected
     for group in groups.values():
         assert group["retentionInDays"] == applied.tfvars["log_retention_days"]
@@ -220,6 +221,20 @@ def test_log_groups_alarms_and_dashboard(applied: Applied) -> None:
     assert [d["DashboardName"] for d in dashboards["DashboardEntries"]] == ["tfsam-local-overview"]
 
 
+def test_vpc_flow_logs_record_all_traffic_to_their_encrypted_group(applied: Applied) -> None:
+    (flow_log,) = applied.ws.client("ec2").describe_flow_logs()["FlowLogs"]
+    group = applied.outputs["vpc_flow_log_group_name"]
+    assert (flow_log["ResourceId"], flow_log["TrafficType"]) == (applied.outputs["vpc_id"], "ALL")
+    assert flow_log["LogDestination"] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}"
+    assert flow_log["DeliverLogsPermissionArn"] == f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAMES['flow_logs']}"
+    assert flow_log["DeliverLogsStatus"] == "SUCCESS"  # the group exists when the flow log is created
+    role = applied.ws.client("iam").get_role(RoleName=ROLE_NAMES["flow_logs"])["Role"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert trust["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc-flow-log/*"}
+
+
 def test_default_tags_on_resources(applied: Applied) -> None:
     expected = {"project": "tfsam", "environment": "local", "managed-by": "terraform", "owner-layer": "infra"}
     taggable = [r for r in state_resources(applied.state) if r["mode"] == "managed" and "tags_all" in r["values"]]
@@ -238,6 +253,7 @@ ROLE_NAMES = {
     "scheduled": "tfsam-local-scheduled-role",
     "app": "tfsam-local-app-deployer",
     "infra": "tfsam-local-infra-deployer",
+    "flow_logs": "tfsam-local-vpc-flow-logs",
 }
 # The only statements allowed to use Resource "*": (role, Sid) -> actions that have no resource-level control.
 STAR_RESOURCE_ALLOW_LIST = {
@@ -465,6 +481,7 @@ def test_destroy_leaves_nothing(applied: Applied) -> None:
     assert ws.client("sqs").list_queues().get("QueueUrls", []) == []
     assert ws.client("s3").list_buckets()["Buckets"] == []
     assert ws.client("ec2").describe_vpcs(Filters=[{"Name": "tag:project", "Values": ["tfsam"]}])["Vpcs"] == []
+    assert ws.client("ec2").describe_flow_logs()["FlowLogs"] == []
     roles = ws.client("iam").list_roles()["Roles"]
     assert [r["RoleName"] for r in roles if r["RoleName"].startswith("tfsam-")] == []
     assert ws.client("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"] == []

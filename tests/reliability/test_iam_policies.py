@@ -73,6 +73,10 @@ class Arns:
         return f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/{self.outputs['lambda_security_group_id']}"
 
     @property
+    def flow_log_group(self) -> str:
+        return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{self.outputs['vpc_flow_log_group_name']}"
+
+    @property
     def bucket(self) -> str:
         return f"arn:aws:s3:::{self.outputs['sam_artifacts_bucket']}"
 
@@ -313,6 +317,14 @@ def infra_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
         Case("artifact bucket", "s3:CreateBucket", a.bucket),
         Case("artifact bucket encryption", "s3:PutEncryptionConfiguration", a.bucket),
         Case("function log group", "logs:CreateLogGroup", logs),
+        Case("VPC flow logs in region", "ec2:CreateFlowLogs", "*", in_region),
+        Case("flow log group", "logs:CreateLogGroup", a.flow_log_group),
+        Case(
+            "pass the flow log role",
+            "iam:PassRole",
+            f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-vpc-flow-logs",
+            {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"},
+        ),
         Case("alarm", "cloudwatch:PutMetricAlarm", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{PREFIX}-api-errors"),
         Case("tagged KMS key", "kms:CreateKey", "*", {"aws:RequestTag/environment": "local"}),
         Case("alarm topic", "sns:CreateTopic", f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-alarms"),
@@ -342,6 +354,8 @@ def infra_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
         Case("read artifact objects", "s3:GetObject", f"{a.bucket}/abc.zip"),
         Case("a look-alike bucket of anyone", "s3:PutBucketPolicy", "arn:aws:s3:::tfsam-local-sam-artifacts-evil"),
         Case("other log groups", "logs:DeleteLogGroup", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/other"),
+        Case("another env's flow logs", "logs:DeleteLogGroup", a.flow_log_group.replace(PREFIX, "tfsam-prod")),
+        Case("flow logs in another region", "ec2:DeleteFlowLogs", "*", {"aws:RequestedRegion": "us-east-1"}),
         Case("untagged KMS key", "kms:CreateKey", "*", {"aws:RequestTag/environment": "prod"}),
         Case(
             "another env's key",
@@ -365,6 +379,42 @@ def infra_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
     return allow, deny
 
 
+def flow_logs_rows(a: Arns) -> tuple[list[Case], list[Case]]:
+    """The VPC flow logs service role: write its own group's streams, nothing else."""
+    own_streams = a.log_stream(a.outputs["vpc_flow_log_group_name"])
+    logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group"
+    allow = [
+        Case("create a stream in its group", "logs:CreateLogStream", own_streams),
+        Case("write flow records", "logs:PutLogEvents", own_streams),
+        Case("find its streams", "logs:DescribeLogStreams", a.flow_log_group),
+        Case("find its group", "logs:DescribeLogGroups", f"{logs}:*"),
+    ]
+    deny = [
+        Case("write a function's logs", "logs:PutLogEvents", a.log_stream(f"/aws/lambda/{PREFIX}-api")),
+        Case("write API access logs", "logs:PutLogEvents", a.log_stream(f"/aws/apigateway/{PREFIX}-api-access")),
+        Case("another env's flow logs", "logs:PutLogEvents", a.log_stream("/aws/vpc/tfsam-prod-flow-logs")),
+        Case("read its records", "logs:GetLogEvents", own_streams),
+        Case("query logs", "logs:StartQuery", f"{logs}:*"),
+        Case("create other groups", "logs:CreateLogGroup", f"{logs}:/aws/vpc/other"),
+        Case("delete its group", "logs:DeleteLogGroup", a.flow_log_group),
+        Case("shorten retention", "logs:PutRetentionPolicy", a.flow_log_group),
+        Case("drop the group's key", "logs:DisassociateKmsKey", a.flow_log_group),
+        Case("subscribe the group elsewhere", "logs:PutSubscriptionFilter", a.flow_log_group),
+        Case("delete its streams", "logs:DeleteLogStream", own_streams),
+        Case("change the flow log", "ec2:DeleteFlowLogs", "*", {"aws:RequestedRegion": REGION}),
+        Case("describe the VPC", "ec2:DescribeVpcs", "*"),
+        Case("table data", "dynamodb:GetItem", a.table),
+        Case("stream records", "dynamodb:GetRecords", a.stream),
+        Case("queue messages", "sqs:SendMessage", a.dlq),
+        Case("artifact objects", "s3:GetObject", f"{a.bucket}/abc.zip"),
+        Case("decrypt with the key", "kms:Decrypt", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1"),
+        Case("pass a role", "iam:PassRole", a.role("api")),
+        Case("create roles", "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-x"),
+        Case("x-ray", "xray:PutTraceSegments", "*"),
+    ]
+    return allow, deny
+
+
 # Known gaps, each a real finding with its reason; strict, so fixing one turns the test red until removed here.
 KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
@@ -375,6 +425,7 @@ ROLES: dict[str, tuple[str, Rows]] = {
     "scheduled": (f"{PREFIX}-scheduled-role", lambda a: table_rows(a, "scheduled")),
     "app-deployer": (f"{PREFIX}-app-deployer", app_deployer_rows),
     "infra-deployer": (f"{PREFIX}-infra-deployer", infra_deployer_rows),
+    "vpc-flow-logs": (f"{PREFIX}-vpc-flow-logs", flow_logs_rows),
 }
 
 
@@ -431,6 +482,22 @@ def test_function_roles_trust_only_lambda_of_this_account(rendered_roles: dict[s
         assert not may({"Service": "ec2.amazonaws.com"}, ACCOUNT)
         assert not may({"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, ACCOUNT)
         assert not may({"Service": "lambda.amazonaws.com"}, ACCOUNT, "sts:AssumeRoleWithWebIdentity")
+
+
+def test_flow_logs_role_trusts_only_this_accounts_flow_logs(rendered_roles: dict[str, RoleDocuments]) -> None:
+    trust = PolicySet({"trust": rendered_roles[f"{PREFIX}-vpc-flow-logs"].trust})
+    own = f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc-flow-log/fl-0123456789abcdef0"
+
+    def may(service: str, account: str = ACCOUNT, source: str = own) -> bool:
+        context: dict[str, ContextValue] = {"aws:SourceAccount": account, "aws:SourceArn": source}
+        return trust.evaluate(Request("sts:AssumeRole", "*", context, {"Service": service})).allowed
+
+    assert may("vpc-flow-logs.amazonaws.com")
+    assert not may("vpc-flow-logs.amazonaws.com", OTHER_ACCOUNT, own.replace(ACCOUNT, OTHER_ACCOUNT))
+    assert not may("vpc-flow-logs.amazonaws.com", source=own.replace(REGION, "us-east-1"))  # confused deputy
+    assert not may("vpc-flow-logs.amazonaws.com", source=f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-1")
+    assert not may("lambda.amazonaws.com")
+    assert not may("delivery.logs.amazonaws.com")
 
 
 @pytest.mark.parametrize(("role", "github_env"), [("app-deployer", "local"), ("infra-deployer", "local")])
