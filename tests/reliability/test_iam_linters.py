@@ -53,6 +53,9 @@ ALLOWED: dict[tuple[str, str, str, str, str], str] = {
     ("infra-deployer", "services", "parliament", "RESOURCE_MISMATCH", "*'action': 'logs:DescribeLogGroups'*"): (
         "DescribeLogGroups is authorised on arn:…:log-group:* of the account/region (narrower than '*')"
     ),
+    ("vpc-flow-logs", "write-flow-logs", "parliament", "RESOURCE_MISMATCH", "*'action': 'logs:DescribeLogGroups'*"): (
+        "the same: the flow logs service role's DescribeLogGroups on arn:…:log-group:* of the account/region"
+    ),
 }
 
 
