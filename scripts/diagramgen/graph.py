@@ -322,7 +322,7 @@ class _Builder:
                 az = g.nodes[nid].attrs.get("availability_zone")
                 g.nodes[nid].label = f"{res.name} {az}" if isinstance(az, str) else g.nodes[nid].label
         # Other network components sit in the innermost network cluster they reference.
-        network_kinds = {"nat_gateway", "vpc_endpoint", "security_group", "internet_gateway"}
+        network_kinds = {"nat_gateway", "vpc_endpoint", "security_group", "internet_gateway", "flow_log"}
         for node in list(g.nodes.values()):
             if node.owner != "terraform" or node.kind not in network_kinds:
                 continue
