@@ -279,3 +279,35 @@ def test_deploys_of_one_environment_never_overlap() -> None:
             assert isinstance(conc, dict), f"{name} has no concurrency group"
             assert env in conc["group"], f"{name}: concurrency group {conc['group']!r} is not per environment"
             assert conc.get("cancel-in-progress") is False, f"{name}: a deploy must never be cancelled midway"
+
+
+# --- caches hold what bootstrap.sh writes ------------------------------------------------------------------------
+def bootstrap_pip_cache_dir() -> str:
+    """PIP_CACHE_DIR as scripts/bootstrap.sh exports it, relative to the repository root."""
+    text = (tooling.REPO_ROOT / "scripts" / "bootstrap.sh").read_text()
+    value = re.search(r'PIP_CACHE_DIR="([^"]+)"', text)
+    assert value, "scripts/bootstrap.sh no longer exports PIP_CACHE_DIR"
+    path = value.group(1)
+    assigns = dict(re.findall(r'(?m)^(\w+)="([^"]+)"$', text))
+    while m := re.search(r"\$(\w+)", path):
+        if m.group(1) == "REPO":
+            path = path.replace("$REPO/", "", 1)
+            continue
+        assert m.group(1) in assigns, f"cannot resolve ${m.group(1)} in PIP_CACHE_DIR"
+        path = path.replace(m.group(0), assigns[m.group(1)], 1)
+    return path
+
+
+def test_pip_cache_is_the_directory_bootstrap_uses() -> None:
+    want = bootstrap_pip_cache_dir()
+    assert want == ".venv/tools/cache/pip"
+    caches = [
+        (wf, name, step)
+        for wf, name, job in all_jobs()
+        for step in job.get("steps", [])
+        if str(step.get("uses", "")).startswith("actions/cache@") and str(step["with"]["key"]).startswith("pip-")
+    ]
+    assert caches
+    for wf, name, step in caches:
+        assert step["with"]["path"] == want, f"{wf}:{name}: caches {step['with']['path']!r}, bootstrap uses {want!r}"
+        assert "hashFiles('pyproject.toml')" in step["with"]["key"]
