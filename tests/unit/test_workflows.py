@@ -281,6 +281,90 @@ def test_deploys_of_one_environment_never_overlap() -> None:
             assert conc.get("cancel-in-progress") is False, f"{name}: a deploy must never be cancelled midway"
 
 
+# --- ordering inside a job: installs, the role variable, then the role ----------------------------------------
+# A step that installs packages: bootstrap.sh (pip + npm), validate.sh (bootstraps unless --no-bootstrap), or a
+# direct pip/npm/apt install.
+INSTALL_RUN = re.compile(
+    r"bootstrap\.sh|validate\.sh(?!.*--no-bootstrap)|\bpip3? install\b|-m pip install\b|\bnpm (?:install|ci|i)\b"
+    r"|\bapt(?:-get)? install\b|\buv (?:pip install|sync)\b"
+)
+ROLE_VARIABLE = re.compile(r"\$\{\{ vars\.(\w+) \}\}")
+
+
+def is_assume_step(step: dict[str, Any]) -> bool:
+    return str(step.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")
+
+
+def role_jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(wf, name, job) for wf, name, job in all_jobs() if aws_role(job) is not None]
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        "scripts/bootstrap.sh --quiet",
+        "pip install boto3",
+        "python -m pip install -q x",
+        "npm ci",
+        "scripts/validate.sh",
+    ],
+)
+def test_install_pattern_catches_installs(run: str) -> None:
+    assert INSTALL_RUN.search(run)
+
+
+def test_install_pattern_ignores_deploys() -> None:
+    for run in ("./scripts/deploy.sh dev --plan", "scripts/validate.sh --no-bootstrap", "terraform apply x.tfplan"):
+        assert not INSTALL_RUN.search(run), run
+
+
+def test_toolchain_is_installed_before_any_role_is_assumed() -> None:
+    # Third-party install scripts (pip, npm) must never run with deploy credentials in the environment.
+    jobs = role_jobs()
+    assert jobs
+    for wf, name, job in jobs:
+        steps = job["steps"]
+        assume = next(i for i, step in enumerate(steps) if is_assume_step(step))
+        installs = [i for i, step in enumerate(steps) if INSTALL_RUN.search(str(step.get("run", "")))]
+        late = [steps[i].get("name") or steps[i]["run"] for i in installs if i > assume]
+        assert not late, f"{wf}:{name}: installs after the role is assumed: {late}"
+        # deploy.sh runs bootstrap.sh itself: it must find everything installed already, by a step before the role.
+        if "deploy.sh" in steps_text(job):
+            early = [i for i in installs if "bootstrap.sh" in str(steps[i].get("run", ""))]
+            assert early, f"{wf}:{name}: runs deploy.sh without a bootstrap.sh step before the role is assumed"
+
+
+def test_role_variable_is_checked_before_it_is_assumed() -> None:
+    # An unset variable leaves role-to-assume empty and the action fails with "Could not load credentials from any
+    # providers"; a step before it names the variable, the GitHub environment and the doc instead.
+    jobs = role_jobs()
+    assert jobs
+    for wf, name, job in jobs:
+        steps = job["steps"]
+        for i, step in enumerate(steps):
+            if not is_assume_step(step):
+                continue
+            m = ROLE_VARIABLE.fullmatch(str(step["with"]["role-to-assume"]))
+            assert m, f"{wf}:{name}: role-to-assume is not a single ${{{{ vars.X }}}}"
+            var = m.group(1)
+            checks = []
+            for before in steps[:i]:
+                env = {str(k): str(v) for k, v in (before.get("env") or {}).items()}
+                run = str(before.get("run", ""))
+                keys = [k for k, v in env.items() if v == m.group(0)]
+                if keys and any(re.search(rf'-z "?\${{?{k}\b', run) for k in keys):
+                    checks.append((env, run))
+            assert checks, f"{wf}:{name}: no step before the assume step fails on an empty vars.{var}"
+            env, run = checks[-1]
+            assert "${{" not in run, f"{wf}:{name}: the check interpolates an expression into the script"
+            assert "::error::" in run and var in run and "docs/ci-cd.md" in run and "exit 1" in run, run
+            # The message names the GitHub environment the variable belongs to (passed through env:, not inlined).
+            env_keys = [k for k, v in env.items() if v == environment_of(job)]
+            assert any(f"${k}" in run or f"${{{k}}}" in run for k in env_keys), (
+                f"{wf}:{name}: the check does not name GitHub environment {environment_of(job)!r}"
+            )
+
+
 # --- caches hold what bootstrap.sh writes ------------------------------------------------------------------------
 def bootstrap_pip_cache_dir() -> str:
     """PIP_CACHE_DIR as scripts/bootstrap.sh exports it, relative to the repository root."""
