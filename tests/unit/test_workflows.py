@@ -365,6 +365,30 @@ def test_role_variable_is_checked_before_it_is_assumed() -> None:
             )
 
 
+# --- artifacts survive "Re-run failed jobs" ---------------------------------------------------------------------
+def upload_steps() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (wf, name, step)
+        for wf, name, job in all_jobs()
+        for step in job.get("steps", [])
+        if str(step.get("uses", "")).startswith("actions/upload-artifact@")
+    ]
+
+
+def test_every_artifact_upload_survives_a_rerun() -> None:
+    # upload-artifact v4 refuses a name that already exists in the run (409): a re-run uploads the same name again
+    # unless the name carries the attempt number.
+    uploads = upload_steps()
+    assert uploads
+    for wf, name, step in uploads:
+        with_ = step["with"]
+        if "github.run_attempt" not in str(with_["name"]):
+            assert with_.get("overwrite") is True, f"{wf}:{name}: upload {with_['name']!r} lacks overwrite: true"
+        # if: always() runs after an earlier failure too: a missing directory then must not fail the job twice.
+        if "always()" in str(step.get("if", "")):
+            assert with_.get("if-no-files-found") != "error", f"{wf}:{name}: always() upload errors on no files"
+
+
 # --- caches hold what bootstrap.sh writes ------------------------------------------------------------------------
 def bootstrap_pip_cache_dir() -> str:
     """PIP_CACHE_DIR as scripts/bootstrap.sh exports it, relative to the repository root."""
