@@ -161,10 +161,12 @@ def test_ci_plan_skips_fork_pull_requests() -> None:
 def test_ci_plan_legs_run_where_the_infra_role_trusts() -> None:
     plan = jobs_of(WORKFLOWS_DIR / "ci.yml")["plan"]
     matrix = plan["strategy"]["matrix"]["environment"]
-    # Main-bound runs plan every environment; the others skip prod (its leg would wait for a reviewer).
+    # Pull requests into main plan every environment; everything else skips prod (its leg waits for a reviewer).
     lists = [json.loads(m.replace("'", "")) for m in re.findall(r"'\[[^\]]*\]'", matrix)]
     assert lists == [list(DEPLOY_ENVIRONMENTS), ["dev", "staging"]], matrix
-    assert "github.base_ref == 'main' || github.ref == 'refs/heads/main'" in matrix
+    assert "fromJSON(github.base_ref == 'main' && " in matrix, matrix
+    # Not on pushes to main: deploy.yml plans prod again before applying, and every merge would wait for an approval.
+    assert "github.ref" not in matrix and "event_name" not in matrix, matrix
     for env in DEPLOY_ENVIRONMENTS:
         assert github_environment_for(plan["environment"], env) == tfvars_github_environments(env)["infra"]
 
@@ -270,6 +272,12 @@ def test_prod_waits_for_staging_and_its_environment() -> None:
                 seen.add(dep)
                 todo.extend(jobs[dep].get("needs", []))
         assert staging_names <= seen, f"{name} does not wait for {staging_names - seen}"
+
+
+def test_deploy_has_no_workflow_level_concurrency() -> None:
+    # The per-job groups below serialise the deploys; a workflow-wide group would hold every later merge back from
+    # staging while one run waits for a prod approval.
+    assert "concurrency" not in load(WORKFLOWS_DIR / "deploy.yml")
 
 
 def test_deploys_of_one_environment_never_overlap() -> None:
