@@ -76,10 +76,21 @@ data "aws_iam_policy_document" "function_base" {
     )
   }
 
+  # Lambda checks the execution role for DeleteNetworkInterface when a function is created or attached to a VPC,
+  # on no particular interface: its VPC guide asks for "a unique resource ID, or all resource IDs, for example
+  # arn:aws:ec2:<region>:<account>:*/*". Scoped or conditioned forms can fail that check, so it gets this
+  # account's and region's EC2 resources, nothing wider.
+  statement {
+    sid       = "VpcEniDeleteAsLambdaChecksIt"
+    effect    = "Allow"
+    actions   = ["ec2:DeleteNetworkInterface"]
+    resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:*/*"]
+  }
+
   statement {
     sid       = "VpcEniManageInOwnVpc"
     effect    = "Allow"
-    actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+    actions   = ["ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
     resources = [local.eni_arn]
 
     condition {
@@ -438,8 +449,9 @@ data "aws_iam_policy_document" "app_deployer" {
     actions = [
       "lambda:AddPermission", "lambda:CreateAlias", "lambda:DeleteAlias", "lambda:DeleteFunction",
       "lambda:DeleteFunctionConcurrency", "lambda:DeleteFunctionEventInvokeConfig", "lambda:GetAlias",
-      "lambda:GetFunction", "lambda:GetFunctionConfiguration", "lambda:GetFunctionEventInvokeConfig",
-      "lambda:GetPolicy", "lambda:ListTags", "lambda:ListVersionsByFunction", "lambda:PublishVersion",
+      "lambda:GetFunction", "lambda:GetFunctionCodeSigningConfig", "lambda:GetFunctionConfiguration",
+      "lambda:GetFunctionEventInvokeConfig", "lambda:GetFunctionRecursionConfig", "lambda:GetPolicy",
+      "lambda:GetRuntimeManagementConfig", "lambda:ListTags", "lambda:ListVersionsByFunction", "lambda:PublishVersion",
       "lambda:PutFunctionConcurrency", "lambda:PutFunctionEventInvokeConfig", "lambda:RemovePermission",
       "lambda:TagResource", "lambda:UntagResource", "lambda:UpdateAlias", "lambda:UpdateFunctionCode",
       "lambda:UpdateFunctionEventInvokeConfig",
@@ -478,8 +490,7 @@ data "aws_iam_policy_document" "app_deployer" {
     # CreateEventSourceMapping has no resource ARN before the mapping exists ("*" is its only resource);
     # the lambda:FunctionArn condition ties every call to this stack's functions.
     actions = [
-      "lambda:CreateEventSourceMapping", "lambda:DeleteEventSourceMapping", "lambda:GetEventSourceMapping",
-      "lambda:UpdateEventSourceMapping",
+      "lambda:CreateEventSourceMapping", "lambda:DeleteEventSourceMapping", "lambda:UpdateEventSourceMapping",
     ]
     resources = ["*"]
 
@@ -488,6 +499,18 @@ data "aws_iam_policy_document" "app_deployer" {
       variable = "lambda:FunctionArn"
       values   = [local.lambda_fn_arn]
     }
+  }
+
+  # CloudFormation reads every mapping back after each change and tags it on create (its aws:cloudformation:*
+  # tags and samconfig's tags). GetEventSourceMapping and the tag actions carry no lambda:FunctionArn key, so
+  # they are bound to this account's mappings in this region by ARN (mapping ids are generated).
+  statement {
+    sid    = "ReadAndTagEventSourceMappings"
+    effect = "Allow"
+    actions = [
+      "lambda:GetEventSourceMapping", "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource",
+    ]
+    resources = ["arn:${local.partition}:lambda:${local.region}:${local.account_id}:event-source-mapping:*"]
   }
 
   statement {
@@ -507,8 +530,11 @@ data "aws_iam_policy_document" "app_deployer" {
     sid    = "VpcLookupsForLambdaNoResourceLevel"
     effect = "Allow"
     # Lambda requires the caller of CreateFunction/UpdateFunctionConfiguration with a VpcConfig to hold these
-    # read-only EC2 calls; Describe* support no resource-level permissions ("*" is the only resource).
-    actions   = ["ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"]
+    # read-only EC2 calls, and CloudFormation's function delete handler waits on the VPC's network interfaces;
+    # Describe* support no resource-level permissions ("*" is the only resource).
+    actions = [
+      "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs",
+    ]
     resources = ["*"]
   }
 

@@ -8,6 +8,7 @@ rows are the calls the code makes (service/dal, Powertools idempotency, the ESM,
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,6 +123,8 @@ def table_rows(a: Arns, fn: str) -> tuple[list[Case], list[Case]]:
         Case("ENI with own security group", "ec2:CreateNetworkInterface", a.security_group),
         Case("new ENI resource", "ec2:CreateNetworkInterface", ENI),
         Case("delete ENI in own VPC", "ec2:DeleteNetworkInterface", ENI, {"ec2:Vpc": a.vpc}),
+        Case("Lambda's check: delete any ENI", "ec2:DeleteNetworkInterface", f"arn:aws:ec2:{REGION}:{ACCOUNT}:*/*"),
+        Case("release an IP in own VPC", "ec2:UnassignPrivateIpAddresses", ENI, {"ec2:Vpc": a.vpc}),
         Case("describe ENIs", "ec2:DescribeNetworkInterfaces", "*"),
     ]
     common_deny = [
@@ -129,7 +132,9 @@ def table_rows(a: Arns, fn: str) -> tuple[list[Case], list[Case]]:
         Case("create log groups (Terraform owns them)", "logs:CreateLogGroup", a.log_stream("/aws/lambda/x")),
         Case("delete own log group", "logs:DeleteLogGroup", own_logs),
         Case("ENI in a foreign subnet", "ec2:CreateNetworkInterface", OTHER_SUBNET),
-        Case("delete ENI of another VPC", "ec2:DeleteNetworkInterface", ENI, {"ec2:Vpc": OTHER_VPC}),
+        Case("delete ENI in another region", "ec2:DeleteNetworkInterface", ENI.replace(REGION, "us-east-1")),
+        Case("delete ENI of another account", "ec2:DeleteNetworkInterface", ENI.replace(ACCOUNT, OTHER_ACCOUNT)),
+        Case("assign IPs in another VPC", "ec2:AssignPrivateIpAddresses", ENI, {"ec2:Vpc": OTHER_VPC}),
         Case("run instances", "ec2:RunInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/*"),
         Case("open security groups", "ec2:AuthorizeSecurityGroupIngress", a.security_group),
         Case("delete the table", "dynamodb:DeleteTable", a.table),
@@ -236,6 +241,7 @@ def app_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
     own_fn = a.function(f"{PREFIX}-api")
     to_lambda = {"iam:PassedToService": "lambda.amazonaws.com"}
     apigw = f"arn:aws:apigateway:{REGION}::"
+    esm = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:0f1e2d3c-aaaa-bbbb-cccc-0123456789ab"
     allow = [
         Case("change set on the app stack", "cloudformation:CreateChangeSet", stack),
         Case("execute change set", "cloudformation:ExecuteChangeSet", stack),
@@ -254,6 +260,9 @@ def app_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
             "*",
             {"lambda:FunctionArn": a.function(f"{PREFIX}-processor")},
         ),
+        Case("read back own mapping", "lambda:GetEventSourceMapping", esm),
+        Case("tag mapping on create", "lambda:TagResource", esm),
+        Case("read runtime management config", "lambda:GetRuntimeManagementConfig", own_fn),
         Case("pass api role to lambda", "iam:PassRole", a.role("api"), to_lambda),
         Case("pass processor role to lambda", "iam:PassRole", a.role("processor"), to_lambda),
         Case("upload artifact", "s3:PutObject", f"{a.bucket}/abc.zip"),
@@ -287,6 +296,9 @@ def app_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
             {"lambda:FunctionArn": a.function("tfsam-prod-processor")},
         ),
         Case("ESM without a function", "lambda:CreateEventSourceMapping", "*"),
+        Case("mapping in another region", "lambda:GetEventSourceMapping", esm.replace(REGION, "us-east-1")),
+        Case("tag another account's mapping", "lambda:TagResource", esm.replace(ACCOUNT, OTHER_ACCOUNT)),
+        Case("repoint a mapping by id", "lambda:UpdateEventSourceMapping", esm),
         Case("API Gateway account settings", "apigateway:PATCH", f"{apigw}/account"),
         Case("delete artifacts", "s3:DeleteObject", f"{a.bucket}/abc.zip"),
         Case("another bucket", "s3:PutObject", "arn:aws:s3:::tfsam-prod-sam-artifacts-123456789012/x"),
@@ -521,3 +533,101 @@ def test_ci_roles_trust_only_this_repo_environment(
         f"repo:tfsam-org/tfsam:environment:{github_env}",
         principal=f"arn:aws:iam::{OTHER_ACCOUNT}:oidc-provider/token.actions.githubusercontent.com",
     )
+
+
+# --- What CloudFormation calls with the app deployer's credentials ------------------------------------------
+# `sam deploy` runs the stack without a service role, so each resource type's handler (create/read/update/delete)
+# calls AWS as the app deployer. The handlers' permission lists are AWS's resource schemas as cfn-lint ships them;
+# a permission is left out only when the template does not use the property that needs it (checked below).
+HANDLERS = ("create", "read", "update", "delete")
+UNUSED_UNLESS: dict[str, dict[str, tuple[str, ...]]] = {  # resource type -> property -> the permissions it needs
+    "AWS::Lambda::Function": {
+        "ReservedConcurrentExecutions": ("lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency"),
+        "KmsKeyArn": ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
+        "FileSystemConfigs": ("elasticfilesystem:DescribeMountTargets", "s3files:ListMountTargets"),
+        "CodeSigningConfigArn": (
+            "lambda:GetCodeSigningConfig", "lambda:PutFunctionCodeSigningConfig",
+            "lambda:DeleteFunctionCodeSigningConfig",
+        ),
+        "RuntimeManagementConfig": ("lambda:PutRuntimeManagementConfig",),
+        "RecursiveLoop": ("lambda:PutFunctionRecursionConfig",),
+        "FunctionScalingConfig": ("lambda:PutFunctionScalingConfig", "lambda:GetFunctionScalingConfig"),
+        "CapacityProviderConfig": ("lambda:PassCapacityProvider",),
+        "RuntimeAlias": ("lambda:AssociateRuntimeAlias",),
+        "AutoPublishAlias": ("lambda:PublishVersion",),
+    },
+    "AWS::Lambda::EventSourceMapping": {"KmsKeyArn": ("kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt")},
+    "AWS::ApiGateway::RestApi": {
+        "Policy": ("apigateway:UpdateRestApiPolicy",),
+        "BodyS3Location": ("s3:GetObject",),
+    },
+    "AWS::Events::Rule": {"RoleArn": ("iam:PassRole",)},  # a rule passes a role only for targets that name one
+}  # fmt: skip
+
+
+def _handler_permissions(resource_type: str) -> set[str]:
+    from importlib import resources
+
+    schemas = resources.files("cfnlint") / "data" / "schemas"
+    schema_id = json.loads((schemas / "providers" / f"{REGION}.json").read_text())[resource_type]
+    schema = json.loads((schemas / "resources" / f"{schema_id}.json").read_text())
+    return {p for h in HANDLERS for p in schema["handlers"].get(h, {}).get("permissions", [])}
+
+
+def _handler_request(a: Arns, resource_type: str, action: str) -> Request:  # noqa: PLR0911 - one return per kind
+    """The request one handler permission makes for this stack's resource of that type."""
+    api, processor = a.function(f"{PREFIX}-api"), a.function(f"{PREFIX}-processor")
+    layer = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{PREFIX}-common"
+    esm = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:0f1e2d3c-aaaa-bbbb-cccc-0123456789ab"
+    if action.startswith("ec2:Describe"):
+        return Request(action, "*")
+    if action.startswith("s3:"):
+        return Request(action, f"{a.bucket}/abc.zip")
+    if action == "iam:PassRole":
+        return Request(action, a.role("api"), {"iam:PassedToService": "lambda.amazonaws.com"})
+    if action.startswith("apigateway:"):
+        return Request(action, f"arn:aws:apigateway:{REGION}::/restapis/a1b2c3d4e5/stages/dev")
+    if action.startswith("events:"):
+        return Request(action, f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{PREFIX}-daily")
+    if resource_type == "AWS::Lambda::EventSourceMapping":
+        if action == "lambda:CreateEventSourceMapping":
+            return Request(action, "*", {"lambda:FunctionArn": processor})
+        if action in ("lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping"):
+            return Request(action, esm, {"lambda:FunctionArn": processor})
+        return Request(action, esm)
+    if resource_type == "AWS::Lambda::LayerVersion" or action == "lambda:GetLayerVersion":
+        return Request(action, layer if action == "lambda:PublishLayerVersion" else f"{layer}:1")
+    if action in ("lambda:CreateFunction", "lambda:UpdateFunctionConfiguration"):
+        return Request(action, api, {"lambda:VpcIds": a.vpc_id})
+    return Request(action, api)
+
+
+@pytest.mark.parametrize(
+    "resource_type",
+    [
+        "AWS::Lambda::Function", "AWS::Lambda::EventSourceMapping", "AWS::Lambda::LayerVersion",
+        "AWS::Lambda::Permission", "AWS::Events::Rule", "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Deployment",
+        "AWS::ApiGateway::Stage",
+    ],
+)  # fmt: skip
+def test_app_deployer_holds_what_cloudformation_calls(
+    resource_type: str, sam_transformed: dict[str, Any], rendered_roles: dict[str, RoleDocuments], arns: Arns
+) -> None:
+    resources = [r for r in sam_transformed["Resources"].values() if r["Type"] == resource_type]
+    assert resources, f"the template has no {resource_type}: drop it from this test"
+    unused: set[str] = set()
+    for prop, needs in UNUSED_UNLESS.get(resource_type, {}).items():
+        if not any(prop in r["Properties"] for r in resources):
+            unused |= set(needs)
+    if resource_type == "AWS::Events::Rule":  # RoleArn lives on the targets
+        assert not any("RoleArn" in t for r in resources for t in r["Properties"].get("Targets", []))
+    if resource_type == "AWS::ApiGateway::RestApi":  # a role is passed only for integrations with credentials
+        assert "credentials" not in json.dumps([r["Properties"].get("Body") for r in resources])
+        unused.add("iam:PassRole")
+    policies = _policies(rendered_roles, f"{PREFIX}-app-deployer")
+    refused = sorted(
+        f"{action} on {request.resource} {request.context}"
+        for action in _handler_permissions(resource_type) - unused
+        if not policies.evaluate(request := _handler_request(arns, resource_type, action)).allowed
+    )
+    assert not refused, f"CloudFormation's {resource_type} handlers would be refused:\n" + "\n".join(refused)

@@ -129,29 +129,8 @@ def test_every_route_of_the_app_is_an_api_event(template: dict[str, Any]) -> Non
     assert declared == routes
 
 
-def _transform() -> dict[str, Any]:
-    """Run the SAM transform offline: what CloudFormation would actually get."""
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    parsed = yaml_parse(TEMPLATE.read_text())
-    # What `sam package` does before CloudFormation sees the template: local paths become S3 URIs.
-    for name, resource in parsed["Resources"].items():
-        for prop in ("CodeUri", "ContentUri"):
-            if prop in resource["Properties"]:
-                resource["Properties"][prop] = f"s3://artifacts/{name}.zip"
-    params = {"Environment": "dev", "LambdaArchitecture": "arm64"}
-
-    class _Loader:
-        def load(self, *_args: Any, **_kwargs: Any) -> dict[str, Any]:
-            return {}
-
-    os.environ.setdefault("AWS_DEFAULT_REGION", "ap-northeast-1")
-    return dict(transform(parsed, params, _Loader()))
-
-
-def test_transform_creates_expected_resources() -> None:
-    output = _transform()
+def test_transform_creates_expected_resources(sam_transformed: dict[str, Any]) -> None:
+    output = sam_transformed
     types = sorted({r["Type"] for r in output["Resources"].values()})
     assert "AWS::IAM::Role" not in types
     assert "AWS::IAM::Policy" not in types
@@ -164,10 +143,12 @@ def test_transform_creates_expected_resources() -> None:
 
 
 @pytest.mark.parametrize("response_type", ["DEFAULT_4XX", "DEFAULT_5XX"])
-def test_gateway_generated_errors_have_the_apis_error_shape(response_type: str) -> None:
+def test_gateway_generated_errors_have_the_apis_error_shape(
+    response_type: str, sam_transformed: dict[str, Any]
+) -> None:
     """Errors API Gateway answers itself (no route, too large, throttled, integration failure) are the same
     `{"error": {"code", "message"}}` JSON the function returns, even when the message holds quotes."""
-    api = next(r for r in _transform()["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi")
+    api = next(r for r in sam_transformed["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi")
     responses = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
     template = responses[response_type]["responseTemplates"]["application/json"]
     # API Gateway's simple substitution: messageString is the message already quoted as a JSON string.
