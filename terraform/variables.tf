@@ -189,9 +189,9 @@ variable "function_timeouts" {
   type        = map(number)
   description = "Timeout in seconds per function (keys api, processor, scheduled); the duration alarm fires at 80% of it. Must match the SAM template's Timeout values."
   default = {
-    api       = 30
+    api       = 29
     processor = 60
-    scheduled = 60
+    scheduled = 300
   }
 
   validation {

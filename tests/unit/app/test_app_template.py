@@ -65,6 +65,29 @@ def test_parameters_match_terraform_sam_parameters(template: dict[str, Any]) -> 
     assert set(template["Parameters"]) == terraform_sam_parameter_keys(OUTPUTS_TF)
 
 
+FUNCTIONS = {"api": "ApiFunction", "processor": "ProcessorFunction", "scheduled": "ScheduledFunction"}
+
+
+def _timeout(template: dict[str, Any], logical_id: str, environment: str) -> int:
+    value = template["Resources"][logical_id]["Properties"].get("Timeout", template["Globals"]["Function"]["Timeout"])
+    if isinstance(value, dict):  # !FindInMap [EnvironmentConfig, !Ref Environment, Key]
+        mapping, _, key = value["Fn::FindInMap"]
+        return int(template["Mappings"][mapping][environment][key])
+    return int(value)
+
+
+@pytest.mark.parametrize("environment", ["local", "dev", "staging", "prod"])
+def test_terraform_duration_alarms_use_the_functions_timeouts(template: dict[str, Any], environment: str) -> None:
+    """Terraform's duration alarms fire at 80% of function_timeouts: those must be the template's Timeouts."""
+    from deploylib.environment_files import hcl_values
+
+    variables = hcl_values(REPO / "terraform" / "variables.tf")["variable"]
+    default = next(v["function_timeouts"]["default"] for v in variables if "function_timeouts" in v)
+    chosen = hcl_values(REPO / "terraform" / "environments" / f"{environment}.tfvars").get("function_timeouts", default)
+    expected = {short: _timeout(template, logical_id, environment) for short, logical_id in FUNCTIONS.items()}
+    assert {short: int(seconds) for short, seconds in chosen.items()} == expected
+
+
 def test_every_parameter_is_described_and_constrained(template: dict[str, Any]) -> None:
     for name, spec in template["Parameters"].items():
         assert spec.get("Description"), name
