@@ -229,10 +229,14 @@ def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
         overrides = [f"{key}=<sam_parameters.{key}>" for key in template_parameters(layout.template)]
         bucket = "<sam_artifacts_bucket>"
         stack = "<app_stack_name>"
+        region = "<aws_region>"
     else:
         overrides = build_overrides(outputs, layout.template)
         bucket = _output(outputs, "sam_artifacts_bucket")
         stack = _output(outputs, "app_stack_name")
+        # The stack goes where the infra is: its subnets, roles, table and queue exist only in Terraform's region
+        # (samconfig.toml's region is only a default for hand-run sam commands).
+        region = _output(outputs, "aws_region")
     if opts.sam_only:
         confirm_prod(opts)
     with runner.stage("build", "sam build"):
@@ -246,6 +250,8 @@ def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
                 env,
                 "--stack-name",
                 stack,
+                "--region",
+                region,
                 "--s3-bucket",
                 bucket,
                 "--no-fail-on-empty-changeset",

@@ -230,6 +230,7 @@ def full_outputs(template: Path, **changes: str | None) -> dict[str, object]:
         "sam_parameters": {"value": {k: v for k, v in params.items() if v is not None}},
         "sam_artifacts_bucket": {"value": "tfsam-dev-sam-artifacts-123456789012"},
         "app_stack_name": {"value": "tfsam-dev-app"},
+        "aws_region": {"value": "eu-west-1"},
     }
 
 
@@ -268,6 +269,8 @@ def test_dry_run_prints_the_exact_commands(repo: Path, env_name: str) -> None:
                 env_name,
                 "--stack-name",
                 "<app_stack_name>",
+                "--region",
+                "<aws_region>",
                 "--s3-bucket",
                 "<sam_artifacts_bucket>",
                 "--no-fail-on-empty-changeset",
@@ -304,6 +307,8 @@ def test_dry_run_with_the_infra_jobs_outputs_prints_real_values(repo: Path, tmp_
                 "staging",
                 "--stack-name",
                 "tfsam-dev-app",
+                "--region",
+                "eu-west-1",  # Terraform's region, not samconfig.toml's ap-northeast-1
                 "--s3-bucket",
                 "tfsam-dev-sam-artifacts-123456789012",
                 "--no-fail-on-empty-changeset",
