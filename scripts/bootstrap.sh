@@ -75,7 +75,7 @@ else
 fi
 
 # --- Terraform and its AWS provider ---------------------------------------------------------------------
-command -v terraform >/dev/null || die "terraform not found on PATH. Install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)."
+command -v terraform >/dev/null || die "terraform not found on PATH. Install Terraform >= 1.11 (https://developer.hashicorp.com/terraform/install)."
 rc="$TOOLS/terraform.rc"
 if [[ -f "$rc" ]]; then
   say "terraform provider config up to date"

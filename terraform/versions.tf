@@ -1,6 +1,7 @@
 terraform {
-  # Validations only reference their own variable, so 1.5 suffices (cross-variable validation needs 1.9).
-  required_version = ">= 1.5"
+  # The S3 backends lock with use_lockfile (S3-native locking, generally available in 1.11); with an older
+  # Terraform, init stops here instead of failing on an unknown backend argument.
+  required_version = ">= 1.11"
 
   required_providers {
     aws = {
