@@ -82,7 +82,13 @@ def problems(env_name: str, tfvars: Path, backend: Path, root: Path, env: dict[s
         )
 
     state_bucket = variables.get("terraform_state_bucket")
-    if state_bucket and bucket and state_bucket != bucket:
+    if not state_bucket:
+        found.append(
+            f"{rel_tfvars} sets no terraform_state_bucket: infra-deployer (CI) would get no access to this "
+            f"environment's state and its first init would fail with AccessDenied; set it to the bucket named in "
+            f"{rel_backend}"
+        )
+    elif bucket and state_bucket != bucket:
         found.append(
             f"{rel_tfvars} has terraform_state_bucket = {state_bucket!r} but {rel_backend} keeps the state in "
             f"{bucket!r}: infra-deployer would be granted the wrong bucket; make them the same"

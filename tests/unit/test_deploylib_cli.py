@@ -118,8 +118,12 @@ def test_missing_terraform(repo: Path) -> None:
     assert_refused(repo, result, before, "terraform not found on PATH: run scripts/bootstrap.sh")
 
 
-def configure(repo: Path, env_name: str, *, bucket: str, repository: str, state_bucket: str | None = None) -> None:
-    """docs/ci-cd.md step 2: the state bucket in the backend file, the repository (and state bucket) in tfvars."""
+SAME = "<the backend's bucket>"
+
+
+def configure(repo: Path, env_name: str, *, bucket: str, repository: str, state_bucket: str | None = SAME) -> None:
+    """docs/ci-cd.md step 2: the state bucket in the backend file, the repository and state bucket in tfvars."""
+    state_bucket = bucket if state_bucket == SAME else state_bucket
     backend = repo / "terraform" / "backends" / f"{env_name}.s3.tfbackend"
     backend.write_text(re.sub(r'(?m)^bucket(\s*)= ".*"$', f'bucket\\1= "{bucket}"', backend.read_text()))
     tfvars = repo / "terraform" / "environments" / f"{env_name}.tfvars"
@@ -142,9 +146,10 @@ def test_a_dry_run_lists_the_sample_values_and_goes_on(repo: Path) -> None:
     result = deploy(repo, "staging", "--dry-run")
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stdout.splitlines() if line.startswith("WARNING: ")]
-    assert len(warnings) == 2, result.stdout
+    assert len(warnings) == 3, result.stdout
     assert "staging.s3.tfbackend names no real state bucket" in warnings[0]
     assert "sample github_repository" in warnings[1]
+    assert "sets no terraform_state_bucket" in warnings[2]
 
 
 @pytest.mark.parametrize(
@@ -179,6 +184,14 @@ def test_a_state_bucket_grant_that_is_not_the_backends_bucket(repo: Path) -> Non
     before = snapshot(repo)
     message = "has terraform_state_bucket = 'acme-state-b' but terraform/backends/dev.s3.tfbackend keeps the state"
     assert_refused(repo, deploy(repo, "dev"), before, message)
+
+
+def test_a_missing_state_bucket_grant(repo: Path) -> None:
+    """Applied without it, infra-deployer has no state statement: CI's first init gets AccessDenied."""
+    configure(repo, "staging", bucket="acme-state-a", repository="acme/shop", state_bucket=None)
+    before = snapshot(repo)
+    message = "staging.tfvars sets no terraform_state_bucket: infra-deployer (CI) would get no access"
+    assert_refused(repo, deploy(repo, "staging", "--plan"), before, message)
 
 
 def test_a_tfvars_file_that_is_not_hcl(repo: Path) -> None:
