@@ -8,7 +8,7 @@ enable_nat_gateway = true
 single_nat_gateway = true
 
 enable_point_in_time_recovery = true
-enable_deletion_protection    = false
+enable_deletion_protection    = true
 
 log_retention_days = 30
 log_level          = "INFO"
