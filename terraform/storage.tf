@@ -42,7 +42,9 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
 
   rule {
     apply_server_side_encryption_by_default {
-      sse_algorithm = "aws:kms" # AWS managed key (aws/s3); bucket keys keep KMS request costs negligible
+      # AWS managed key (aws/s3) for writers that ask for nothing; bucket keys keep KMS request costs negligible.
+      # SAM CLI asks for SSE-S3 (AES256) on every upload unless given --kms-key-id, so its artifacts are SSE-S3.
+      sse_algorithm = "aws:kms"
     }
     bucket_key_enabled = true
   }
