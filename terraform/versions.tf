@@ -6,8 +6,9 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # Tested with 5.100 (the offline mirror); the range admits later 5.x and 6.x releases.
-      version = ">= 5.80, < 7.0"
+      # Tested with 5.100 (the offline mirror). No lock file is committed (the offline mirror cannot hash
+      # other platforms' packages), so the range stays on the tested major: a first init never gets 6.x.
+      version = ">= 5.100, < 6.0"
     }
   }
 }
