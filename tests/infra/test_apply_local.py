@@ -208,7 +208,9 @@ def test_log_groups_alarms_and_dashboard(applied: Applied) -> None:
     for function in ("api", "processor", "scheduled"):
         for kind in ("errors", "throttles", "duration"):
             assert f"tfsam-local-{function}-{kind}" in by_name
-    assert by_name["tfsam-local-api-duration"]["Threshold"] == 30 * 1000 * 0.8
+    # 80% of the functions' Timeouts in sam/template.yaml (test_app_template checks function_timeouts = them).
+    assert by_name["tfsam-local-api-duration"]["Threshold"] == 29 * 1000 * 0.8
+    assert by_name["tfsam-local-scheduled-duration"]["Threshold"] == 300 * 1000 * 0.8
     dlq = by_name["tfsam-local-processor-dlq-depth"]
     assert (dlq["MetricName"], dlq["Threshold"], dlq["ComparisonOperator"]) == (
         "ApproximateNumberOfMessagesVisible", 0.0, "GreaterThanThreshold",
