@@ -25,7 +25,12 @@ from service.observability import logger, metrics, tracer
 def _run(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     entities = DynamoEntityStore(settings.table_name, settings.entity_type_index, settings.gsi1_index)
-    report = run_maintenance(entities, DynamoStatsStore(settings.table_name), int(time.time()))
+    report = run_maintenance(
+        entities,
+        DynamoStatsStore(settings.table_name),
+        int(time.time()),
+        settle=lambda: time.sleep(settings.stats_settle_seconds),
+    )
     report["schedule_time"] = event.get("time")
     repaired = sum(1 for change in report["stats_repaired"] if "after" in change)
     metrics.add_metric(name="StatsRepaired", unit=MetricUnit.Count, value=repaired)

@@ -87,8 +87,38 @@ def test_repairs_drift_and_reports_it(call_api: Any, ddb: Any, run_job: Any, dra
     assert second["stats_repaired"] == []
 
 
+def test_writes_still_in_the_stream_are_not_counted_twice(
+    call_api: Any, ddb: Any, run_job: Any, drain_stream: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recount sees a write the processor has not applied yet; the job's settle wait lets the processor
+    apply it, so the gap closes and nothing is overwritten (an overwrite would count the write twice)."""
+    call_api("POST", "/items", {"name": "a"})
+    drain_stream()
+    call_api("POST", "/items", {"name": "b"})  # its INSERT record is still in the stream
+    waits: list[float] = []
+    monkeypatch.setattr("time.sleep", lambda seconds: (waits.append(seconds), drain_stream()))
+    report = run_job("2026-11-21T00:00:00Z")
+    assert report["stats_repaired"] == []
+    assert len(waits) == 1
+    drain_stream()  # nothing left to apply
+    assert _count(ddb, "Item") == {"Count": 2}
+
+
+def test_a_gap_that_moves_while_settling_is_left_for_the_next_run(
+    call_api: Any, ddb: Any, run_job: Any, drain_stream: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call_api("POST", "/items", {"name": "a"})
+    drain_stream()
+    call_api("POST", "/items", {"name": "b"})  # in flight: the gap is +1
+    monkeypatch.setattr("time.sleep", lambda _s: call_api("POST", "/items", {"name": "c"}))  # now +2
+    report = run_job("2026-11-21T00:00:00Z")
+    assert report["stats_repaired"] == [{"entity_type": "Item", "skipped": "still settling"}]
+    drain_stream()
+    assert _count(ddb, "Item") == {"Count": 3}
+
+
 def test_creates_missing_stats_rows(call_api: Any, ddb: Any, run_job: Any) -> None:
-    call_api("POST", "/items", {"name": "a"})  # no processor ran: STATS#Item does not exist yet
+    call_api("POST", "/items", {"name": "a"})  # the stream never delivers it: same gap after the settle wait
     report = run_job("2026-11-21T00:00:00Z")
     assert [c["entity_type"] for c in report["stats_repaired"]] == ["Item"]
     assert _count(ddb, "Item") == {"Count": 1}

@@ -25,6 +25,9 @@ class Settings(BaseModel):
     ledger_ttl_seconds: int = Field(default=2 * 24 * 3600, ge=3600)
     # One scheduled run per day: keeping the idempotency record two days covers EventBridge retries.
     idempotency_ttl_seconds: int = Field(default=2 * 24 * 3600, ge=60)
+    # How long the daily job waits before confirming stats drift: the stream mapping's batching window (5 s) plus
+    # the processor's run, with margin. Well inside the job's 300 s timeout.
+    stats_settle_seconds: int = Field(default=20, ge=0, le=120)
 
 
 @functools.cache
@@ -40,4 +43,6 @@ def get_settings() -> Settings:
         raw["ledger_ttl_seconds"] = os.environ["LEDGER_TTL_SECONDS"]
     if "IDEMPOTENCY_TTL_SECONDS" in os.environ:
         raw["idempotency_ttl_seconds"] = os.environ["IDEMPOTENCY_TTL_SECONDS"]
+    if "STATS_SETTLE_SECONDS" in os.environ:
+        raw["stats_settle_seconds"] = os.environ["STATS_SETTLE_SECONDS"]
     return Settings.model_validate(raw)

@@ -4,10 +4,17 @@ Order matters. Deleting a row emits a REMOVE stream record that the processor tu
 later. If we purged first and recomputed right after, the recount would already exclude the purged rows and
 the late -1 would then push the aggregate below the truth. Recounting first and purging second lets the
 stream carry the purge into the aggregates, so the next run finds nothing to repair.
+
+A recount also sees writes whose stream records the processor has not applied yet (up to the mapping's batching
+window, longer when it lags): overwriting with it would count those writes twice once their records arrive. So
+drift is only repaired when it is still the same after a settle interval (``settle``, a wait long enough for
+the processor to catch up): in-flight writes change the gap or close it, lost updates do not. A repair
+overwrites with the second recount, guarded by the row's version.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from service.dal.dynamodb import COUNT_ATTR, status_counts_of
@@ -29,19 +36,49 @@ def _actual(entities: EntityStore, entity_type: EntityType) -> tuple[int, dict[s
     return count, by_status
 
 
-def repair_stats(entities: EntityStore, stats: StatsStore, now: int) -> list[dict[str, Any]]:
-    changes: list[dict[str, Any]] = []
+Snapshot = tuple[int, dict[str, int]]  # (count, count by status)
+
+
+def _recorded(stats: StatsStore, entity_type: EntityType) -> tuple[dict[str, Any] | None, Snapshot]:
+    row = stats.get_stats([entity_type]).get(entity_type)
+    return row, (int(row.get(COUNT_ATTR, 0)) if row else 0, _nonzero(status_counts_of(row)))
+
+
+def _gap(recorded: Snapshot, actual: Snapshot) -> Snapshot:
+    """What the aggregate misses: actual minus recorded, for the count and each status."""
+    statuses = set(recorded[1]) | set(actual[1])
+    return actual[0] - recorded[0], _nonzero({s: actual[1].get(s, 0) - recorded[1].get(s, 0) for s in statuses})
+
+
+def _no_wait() -> None:
+    return None
+
+
+def repair_stats(
+    entities: EntityStore, stats: StatsStore, now: int, settle: Callable[[], None] = _no_wait
+) -> list[dict[str, Any]]:
+    gaps: dict[EntityType, Snapshot] = {}
     for entity_type in EntityType:
+        row, recorded = _recorded(stats, entity_type)
+        actual = _actual(entities, entity_type)
+        # A missing row that should read 0 is not drift worth a write.
+        if recorded != actual and not (row is None and actual == (0, {})):
+            gaps[entity_type] = _gap(recorded, actual)
+    if not gaps:
+        return []
+    settle()
+    changes: list[dict[str, Any]] = []
+    for entity_type, first_gap in gaps.items():
         for _attempt in range(MAX_REPAIR_ATTEMPTS):
-            row = stats.get_stats([entity_type]).get(entity_type)
-            recorded = (int(row.get(COUNT_ATTR, 0)) if row else 0, _nonzero(status_counts_of(row)))
+            row, recorded = _recorded(stats, entity_type)
             actual = _actual(entities, entity_type)
-            if recorded == actual:
+            gap = _gap(recorded, actual)
+            if gap == (0, {}):
+                break  # the processor caught up: the gap was writes in flight
+            if gap != first_gap:
+                changes.append({"entity_type": entity_type.value, "skipped": "still settling"})
                 break
             observed_version = int(row[VERSION]) if row and VERSION in row else None
-            # A missing row that should read 0 is not drift worth a write.
-            if row is None and actual == (0, {}):
-                break
             if stats.overwrite(entity_type, actual[0], actual[1], observed_version, now):
                 changes.append(
                     {
@@ -66,8 +103,10 @@ def purge_expired(entities: EntityStore, now: int) -> dict[str, int]:
     return purged
 
 
-def run_maintenance(entities: EntityStore, stats: StatsStore, now: int) -> dict[str, Any]:
-    repaired = repair_stats(entities, stats, now)
+def run_maintenance(
+    entities: EntityStore, stats: StatsStore, now: int, settle: Callable[[], None] = _no_wait
+) -> dict[str, Any]:
+    repaired = repair_stats(entities, stats, now, settle)
     purged = purge_expired(entities, now)
     return {
         "now": now,
