@@ -9,7 +9,8 @@ A recount also sees writes whose stream records the processor has not applied ye
 window, longer when it lags): overwriting with it would count those writes twice once their records arrive. So
 drift is only repaired when it is still the same after a settle interval (``settle``, a wait long enough for
 the processor to catch up): in-flight writes change the gap or close it, lost updates do not. A repair
-overwrites with the second recount, guarded by the row's version.
+overwrites with the second recount, guarded by the row's version. Not caught: a gap whose in-flight part is
+exactly replaced by new in-flight writes during the wait (the same gap twice); the next quiet run repairs it.
 """
 
 from __future__ import annotations
