@@ -1,8 +1,9 @@
 """`deploy.sh local`: the same two layers on the embedded cloud, skipping every step whose inputs are unchanged.
 
-emulator (reused while healthy) -> terraform (first apply straight away; later a plan with -detailed-exitcode
-and an apply only when it shows changes) -> sam build (skipped when sources + overrides hash is unchanged) ->
-local runtime (restarted only when the build or its configuration changed).
+ports (each port this run binds must be free or held by this cloud's own processes; checked before anything
+starts or is written) -> emulator (reused while healthy and provably its own) -> terraform (first apply straight
+away; later a plan with -detailed-exitcode and an apply only when it shows changes) -> sam build (skipped when
+sources + overrides hash is unchanged) -> local runtime (restarted only when the build or its configuration changed).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import threading
@@ -24,6 +26,7 @@ from typing import Any
 
 import tooling
 from localcloud import emulator as emu
+from localcloud import ports
 from localcloud import terraform_workspace as tfw
 from localcloud.state import (
     ACCOUNT_ID,
@@ -54,16 +57,74 @@ def _healthy(endpoint_url: str) -> bool:
         return False
 
 
-def ensure_emulator(state: LocalState, runner: StageRunner) -> tuple[emu.Emulator, bool]:
-    """(emulator, fresh): reuse the recorded one if it answers, else start one (a fresh, empty cloud)."""
+def check_ports(state: LocalState, opts: Options) -> None:
+    """Refuse, in one line and before anything starts or is written, a port this run needs that is taken.
+
+    A port held by this cloud's own processes is fine: a redeploy reuses the emulator, and restarts the runtime
+    only after stopping the old one. The emulator port is checked only when a new emulator will be started
+    on TFSAM_EMULATOR_PORT (without it, the emulator takes a free port); the API and Lambda ports only when
+    this run starts the runtime (not with --tf-only or --plan).
+    """
+    wanted: list[tuple[str, int, set[int]]] = []
     current = emu.running(state.emulator_dir)
-    if current is not None and _healthy(current.endpoint_url):
+    reused = current is not None and current.listening() and _healthy(current.endpoint_url)
+    if not reused and state.emulator_port is not None:
+        wanted.append(("TFSAM_EMULATOR_PORT", state.emulator_port, {current.pid} if current else set()))
+    if not (opts.plan_only or opts.tf_only):
+        runtime = runtime_pid(state)
+        ours = {runtime} if runtime is not None else set()
+        wanted += [("TFSAM_API_PORT", state.api_port, ours), ("TFSAM_LAMBDA_PORT", state.lambda_port, ours)]
+    for variable, port, _ in wanted:
+        if not 1 <= port <= 65535:
+            raise DeployError(f"{variable}={port} is not a TCP port (1-65535): nothing was started")
+    by_port: dict[int, list[str]] = {}
+    for variable, port, _ in wanted:
+        by_port.setdefault(port, []).append(variable)
+    for port, variables in by_port.items():
+        if len(variables) > 1:
+            raise DeployError(f"{' and '.join(variables)} are both {port}: give each its own port; nothing was started")
+    taken = []
+    for variable, port, ours in wanted:
+        use = ports.in_use(port)
+        if use is not None and not use.held_only_by(ours):
+            taken.append((variable, use))
+    if taken:
+        raise DeployError(ports_in_use_message(taken, state, "nothing was started"))
+
+
+def ports_in_use_message(taken: list[tuple[str, ports.PortUse]], state: LocalState, outcome: str) -> str:
+    """One line: each taken port, its variable and who holds it; what to set; how to stop a local cloud holding it."""
+    held = [f"{use.port} ({variable}) by {ports.describe(use, state.root)}" for variable, use in taken]
+    variables = ", ".join(variable for variable, _ in taken)
+    if len(taken) == 1:
+        head = f"port {held[0].replace(' by ', f' on {HOST} is in use by ', 1)}: set {variables} to a free port"
+    else:
+        head = f"ports on {HOST} are in use: {'; '.join(held)}: set {variables} to free ports"
+    stops = [
+        "./scripts/local.sh stop"
+        if root == tooling.LOCAL_STATE_DIR
+        else f"TFSAM_LOCAL_DIR={shlex.quote(str(root))} ./scripts/local.sh stop"
+        for root in ports.other_clouds([use for _, use in taken], state.root)
+    ]
+    if stops:
+        head += f" or stop that local cloud ({'; '.join(stops)})"
+    return f"{head}; {outcome}"
+
+
+def ensure_emulator(state: LocalState, runner: StageRunner) -> tuple[emu.Emulator, bool]:
+    """(emulator, fresh): reuse the recorded one if it answers and is provably ours, else start one (empty)."""
+    current = emu.running(state.emulator_dir)
+    if current is not None and current.listening() and _healthy(current.endpoint_url):
         runner.say(f"    reusing emulator pid {current.pid} at {current.endpoint_url}")
         return current, False
     if current is not None:
         current.stop()
     try:
         started = emu.start(state.emulator_dir, state.emulator_port)
+    except emu.PortInUse as exc:  # taken after check_ports looked (or a free port lost three times)
+        raise DeployError(
+            ports_in_use_message([("TFSAM_EMULATOR_PORT", exc.use)], state, "the emulator of this run was stopped")
+        ) from exc
     except RuntimeError as exc:
         raise DeployError(
             f"the emulator did not start: {str(exc).splitlines()[0]} (log: {state.emulator_dir})"
@@ -250,11 +311,14 @@ def start_runtime(state: LocalState, config: dict[str, Any], runner: StageRunner
     if pid is not None:
         runner.say(f"    stopping runtime pid {pid} (build or configuration changed)")
         stop_process_group(pid, RUNTIME_MODULE)
-    for port in (state.api_port, state.lambda_port):
-        if _port_busy(port):
-            raise DeployError(
-                f"port {port} on {HOST} is already in use: stop what uses it or set TFSAM_API_PORT/TFSAM_LAMBDA_PORT"
-            )
+    # check_ports saw these free (or ours) before terraform; something may have taken one since.
+    taken = [
+        (variable, use)
+        for variable, port in (("TFSAM_API_PORT", state.api_port), ("TFSAM_LAMBDA_PORT", state.lambda_port))
+        if (use := ports.in_use(port)) is not None
+    ]
+    if taken:
+        raise DeployError(ports_in_use_message(taken, state, "the runtime was not started"))
     state.runtime_config.write_text(json.dumps(config, indent=1))
     env = tooling.tool_env()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tooling.REPO_ROOT / "scripts"), env.get("PYTHONPATH")) if p)
@@ -281,13 +345,6 @@ def start_runtime(state: LocalState, config: dict[str, Any], runner: StageRunner
     raise DeployError(f"the local runtime did not answer within 60s; see {state.runtime_log}")
 
 
-def _port_busy(port: int) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex((HOST, port)) == 0
-
-
 def _runtime_ready(state: LocalState) -> bool:
     return _runtime_info(state) is not None
 
@@ -312,14 +369,21 @@ def not_emulated_warnings(info: dict[str, Any] | None) -> list[str]:
 
 
 def deploy_local(opts: Options, layout: Layout, runner: StageRunner) -> None:
-    state = LocalState.from_env()
+    try:
+        state = LocalState.from_env()
+    except ValueError as exc:
+        raise DeployError(
+            f"TFSAM_API_PORT, TFSAM_LAMBDA_PORT, TFSAM_EMULATOR_PORT and TFSAM_FUNCTION_CONCURRENCY must be integers"
+            f" ({exc}); nothing was started"
+        ) from exc
     if opts.sam_only:
         current = emu.running(state.emulator_dir)
-        if current is None or not _healthy(current.endpoint_url):
+        if current is None or not current.listening() or not _healthy(current.endpoint_url):
             # Checked before anything starts: --sam-only must not bring up an empty cloud.
             raise DeployError(
                 "the local emulator is not running, so there is no local infra: run ./scripts/deploy.sh local"
             )
+    check_ports(state, opts)  # before the state dir is even created: a refused run leaves nothing behind
     state.root.mkdir(parents=True, exist_ok=True)
     with runner.stage("emulator", f"moto server on {HOST} (state in {state.root})"):
         emulator, fresh = ensure_emulator(state, runner)

@@ -4,11 +4,15 @@ Public API (stable; the local cloud, deploy scripts and tests import it):
 
 - ``start(state_dir, port=None, *, timeout=30.0) -> Emulator`` starts ``python -m localcloud.moto_shims``
   (moto plus the shims of :mod:`localcloud.moto_shims`) on 127.0.0.1, on ``port`` or a free one, writes
-  ``moto.pid`` / ``moto.log`` / ``moto.port`` into ``state_dir`` and returns once the server answers.
+  ``moto.pid`` / ``moto.log`` / ``moto.port`` into ``state_dir`` and returns once the server answers *and* is
+  the process it started (it listens on the port itself: another moto answering there is not ours). A ``port``
+  another process holds raises :class:`PortInUse` before anything is started or written; if one takes it
+  while moto starts, the new process is stopped (its ``moto.log`` stays) and :class:`PortInUse` is raised too.
 - ``Emulator.endpoint_url`` is ``http://localhost:PORT`` (``localhost``, not 127.0.0.1: S3 path-style calls
   through Terraform's provider need it); ``Emulator.stop()`` ends that one process and nothing else.
 - ``running(state_dir) -> Emulator | None`` re-attaches to a server another process started in ``state_dir``;
-  ``stop(state_dir) -> bool`` stops it (only if the recorded PID is still our moto process).
+  ``stop(state_dir) -> bool`` stops it (only if the recorded PID is still our moto process);
+  ``Emulator.listening()`` says whether that process is the one listening on its port.
 - CLI: ``python -m localcloud.emulator start|stop|status --dir DIR [--port N]`` prints the endpoint URL.
 
 The server runs with ``MOTO_IAM_LOAD_MANAGED_POLICIES=true`` (AWS managed policies exist, so attachments work)
@@ -32,12 +36,23 @@ from pathlib import Path
 
 import tooling
 
+from localcloud import ports
+
 HOST = "127.0.0.1"
 ENTRY_MODULE = "localcloud.moto_shims"
 PID_FILE = "moto.pid"
 LOG_FILE = "moto.log"
 PORT_FILE = "moto.port"
 ACCOUNT_ID = "123456789012"
+FREE_PORT_ATTEMPTS = 3  # a port free_port() handed out can be taken before moto binds it (parallel test workers)
+
+
+class PortInUse(RuntimeError):
+    """The emulator's port is held by another process; no emulator of this call is left running."""
+
+    def __init__(self, use: ports.PortUse):
+        self.use = use
+        super().__init__(f"port {use.port} on {HOST} is in use by {ports.describe(use)}")
 
 
 def free_port(host: str = HOST) -> int:
@@ -96,6 +111,10 @@ class Emulator:
     def log_path(self) -> Path:
         return self.state_dir / LOG_FILE
 
+    def listening(self) -> bool:
+        """This process itself listens on the port (so what answers there is this emulator, not another one)."""
+        return ports.listens(self.pid, self.port)
+
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate this server (SIGTERM, then SIGKILL after ``timeout``) and remove its pid/port files."""
         if self.process is not None:
@@ -119,10 +138,28 @@ class Emulator:
 
 
 def start(state_dir: Path, port: int | None = None, *, timeout: float = 30.0) -> Emulator:
-    """Start moto (with shims) in the background and wait until it answers; raise with the log tail if not."""
+    """Start moto (with shims) in the background and wait until it answers; raise with the log tail if not.
+
+    Raises :class:`PortInUse` if another process holds ``port`` (checked first: nothing is started or written)
+    or takes it while moto starts; with no ``port``, a free one is tried up to FREE_PORT_ATTEMPTS times.
+    """
     state_dir = Path(state_dir)
+    if port:  # 0 or None: a free port
+        use = ports.in_use(port)
+        if use is not None:
+            raise PortInUse(use)
+        return _start(state_dir, port, timeout)
+    for attempt in range(1, FREE_PORT_ATTEMPTS + 1):
+        try:
+            return _start(state_dir, free_port(), timeout)
+        except PortInUse:
+            if attempt == FREE_PORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start(state_dir: Path, port: int, timeout: float) -> Emulator:
     state_dir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
     log = (state_dir / LOG_FILE).open("ab")
     process = subprocess.Popen(
         [_python(), "-m", ENTRY_MODULE, "--host", HOST, "--port", str(port)],
@@ -141,10 +178,14 @@ def start(state_dir: Path, port: int | None = None, *, timeout: float = 30.0) ->
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
-        if _healthy(port):
+        # Only our own process counts: a moto of another local cloud on the same port answers too.
+        if emulator.listening() and _healthy(port):
             return emulator
         time.sleep(0.2)
     emulator.stop()
+    use = ports.in_use(port)
+    if use is not None:  # moto's own words for this ("Port N is in use by another program") are in its log
+        raise PortInUse(use)
     tail = (state_dir / LOG_FILE).read_text(errors="replace")[-2000:]
     raise RuntimeError(f"moto did not become healthy on port {port} within {timeout}s; log tail:\n{tail}")
 
