@@ -2,7 +2,11 @@
 
 `invoke` mirrors `sam local invoke`: the function's response on stdout, a summary on stderr, exit 1 on a
 function error; with no event, a scheduled function gets the EventBridge event its schedule would send (and
-any other function `{}`). `stop` ends only the processes this state dir recorded, by PID.
+any other function `{}`). An event file must be valid JSON: a missing or malformed one is refused (exit 2)
+before anything is invoked. For an API Gateway proxy event the summary also gives the response's statusCode,
+e.g. `ApiFunction: ok (invoke 200, API status 404)`: that status is information, not the exit code (exit 0
+when the invoke worked, as `sam local invoke`), since a 404 or 400 is often the answer under test.
+`stop` ends only the processes this state dir recorded, by PID.
 """
 
 from __future__ import annotations
@@ -146,11 +150,26 @@ def stop_process_group_member(pid: int) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def read_event(event_path: str) -> bytes:
+    """The event file's bytes ('-': stdin), refused unless they are JSON: Lambda would reject them anyway."""
+    name = "the event on stdin" if event_path == "-" else f"event file {event_path}"
+    try:
+        event = sys.stdin.buffer.read() if event_path == "-" else Path(event_path).read_bytes()
+    except OSError as exc:
+        raise ControlError(f"cannot read {name}: {exc.strerror}; nothing was invoked") from exc
+    try:
+        json.loads(event)
+    except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for bytes that are no text
+        raise ControlError(f"{name} is not valid JSON ({exc}); nothing was invoked") from exc
+    return event
+
+
 def cmd_invoke(state: LocalState, function: str, event_path: str | None) -> int:
+    event = read_event(event_path) if event_path is not None else None
     if runtime_status(state) is None:
         raise ControlError("the local runtime is not running: run ./scripts/deploy.sh local")
     quoted = urllib.parse.quote(function, safe="")
-    if event_path is None:
+    if event is None:
         info = runtime_status(state) or {}
         names = {s["function"] for s in info.get("schedules", [])}
         fn = info.get("functions", {}).get(function)
@@ -158,21 +177,42 @@ def cmd_invoke(state: LocalState, function: str, event_path: str | None) -> int:
             status, headers, body = _request(f"{state.lambda_url}/_local/schedules/{quoted}", data=b"")
             return _report(function, status, headers, body)
         event = b"{}"
-    else:
-        try:
-            event = sys.stdin.buffer.read() if event_path == "-" else Path(event_path).read_bytes()
-        except OSError as exc:
-            raise ControlError(f"cannot read event {event_path}: {exc.strerror}") from exc
     status, headers, body = _request(f"{state.lambda_url}/2015-03-31/functions/{quoted}/invocations", data=event)
-    return _report(function, status, headers, body)
+    return _report(function, status, headers, body, event)
 
 
-def _report(function: str, status: int, headers: dict[str, str], body: bytes) -> int:
+def is_api_event(event: bytes | None) -> bool:
+    """An API Gateway proxy event: REST (`httpMethod` + `requestContext`) or HTTP API 2.0 (`requestContext.http`)."""
+    try:
+        parsed = json.loads(event) if event else None
+    except ValueError:
+        return False
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("requestContext"), dict):
+        return False
+    return "httpMethod" in parsed or "http" in parsed["requestContext"]
+
+
+def api_status(body: bytes) -> str:
+    """The proxy response's status for the summary: `API status 404`, or what is wrong with the response."""
+    try:
+        response = json.loads(body)
+    except ValueError:
+        return "response is not JSON"
+    code = response.get("statusCode") if isinstance(response, dict) else None
+    if code is None:
+        return "no statusCode in the response"
+    return f"API status {code}"
+
+
+def _report(function: str, status: int, headers: dict[str, str], body: bytes, event: bytes | None = None) -> int:
     error = {k.lower(): v for k, v in headers.items()}.get("x-amz-function-error")
     if status == 404:
         raise ControlError(f"no function '{function}' in the template (use a logical id or function name)")
     sys.stdout.write(body.decode(errors="replace") + "\n")
-    print(f"local.sh: {function}: {'error (' + error + ')' if error else 'ok'} (HTTP {status})", file=sys.stderr)
+    details = f"invoke {status}"
+    if not error and status < 400 and is_api_event(event):
+        details += f", {api_status(body)}"
+    print(f"local.sh: {function}: {'error (' + error + ')' if error else 'ok'} ({details})", file=sys.stderr)
     return 1 if error or status >= 400 else 0
 
 
@@ -203,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("stop", help="stop the runtime, its workers and the emulator (by PID)")
     invoke = sub.add_parser("invoke", help="invoke a function like `sam local invoke`")
     invoke.add_argument("function", help="logical id (e.g. ScheduledFunction) or function name")
-    invoke.add_argument("-e", "--event", help="event JSON file ('-' for stdin)")
+    invoke.add_argument("-e", "--event", help="event JSON file ('-' for stdin); checked to be JSON before invoking")
     sub.add_parser("env", help='print exports for the AWS CLI/SDKs: eval "$(./scripts/local.sh env)"')
     args = parser.parse_args(argv)
     state = LocalState.from_env().with_recorded_ports()
