@@ -7,12 +7,13 @@ import time
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
 from service import keys
 from service.api.errors import register
+from service.api.json_body import JsonApiResolver
 from service.dal.dynamodb import DynamoEntityStore, DynamoStatsStore
 from service.env import get_settings
 from service.keys import OrderStatus
@@ -42,9 +43,8 @@ from service.observability import metrics
 API_TITLE = "tfsam app API"
 API_VERSION = "1.0.0"
 
-app = APIGatewayRestResolver(
-    enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR
-)
+# JsonApiResolver: request bodies are read as JSON only (any case, parameters ignored); others are a 415.
+app = JsonApiResolver(enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
 register(app)
 
 ItemId = Annotated[str, Path(pattern=keys.UUID_PATTERN, description="Server-generated item id (UUID4).")]

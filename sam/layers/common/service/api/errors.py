@@ -59,6 +59,8 @@ def register(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _content_type(_exc: RequestUnsupportedContentType) -> Response:
+        # Powertools raises it for a body it does not read; json_body.JsonApiResolver makes that every body whose
+        # media type is not application/json (form, multipart and undeclared ones included).
         return error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send application/json")
 
     @app.exception_handler(RouteNotFoundError)
