@@ -1,10 +1,15 @@
-"""Request bodies. Every string and list has limits; unknown fields are rejected (extra="forbid")."""
+"""Request bodies. Every string and list has limits; unknown fields are rejected (extra="forbid").
+
+Integers are strict (``StrictInt``): JSON ``"100"``, ``true`` and ``5.0`` are 422s, not 100, 1 and 5, as the
+OpenAPI document's ``type: integer`` says. Strictness is per field, not ``strict=True`` on the models: Powertools
+validates the JSON-decoded dict in python mode, where a strict model would also refuse enum values (JSON strings).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
 from service.keys import OrderStatus
 
@@ -16,7 +21,7 @@ Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"),
 ]
-Version = Annotated[int, Field(ge=1, le=2**53)]
+Version = Annotated[StrictInt, Field(ge=1, le=2**53)]
 
 
 class _Strict(BaseModel):
@@ -28,7 +33,7 @@ class CreateItemRequest(_Strict):
     name: Name
     description: Description | None = None
     tags: Tags = Field(default_factory=list)
-    ttl_seconds: Annotated[int | None, Field(ge=60, le=366 * 24 * 3600)] = Field(
+    ttl_seconds: Annotated[StrictInt | None, Field(ge=60, le=366 * 24 * 3600)] = Field(
         default=None, description="Optional lifetime; the item expires (TTL / scheduled purge) after it."
     )
 
@@ -52,7 +57,7 @@ class CreateUserRequest(_Strict):
 
 
 class CreateOrderRequest(_Strict):
-    amount: Annotated[int, Field(ge=1, le=10**12, description="Amount in the currency's minor unit.")]
+    amount: Annotated[StrictInt, Field(ge=1, le=10**12, description="Amount in the currency's minor unit.")]
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "JPY"
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
 
