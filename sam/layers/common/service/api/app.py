@@ -110,7 +110,7 @@ def get_item(item_id: ItemId) -> ItemOut:
     return items.get_item(entity_store(), item_id, _now())
 
 
-@app.put("/items/<item_id>", responses={**_ok(ItemEnvelope), **_errors(400, 404, 409, 422)}, tags=["items"])
+@app.put("/items/<item_id>", responses={**_ok(ItemEnvelope), **_errors(400, 404, 409, 415, 422)}, tags=["items"])
 def update_item(item_id: ItemId, request: UpdateItemRequest) -> ItemEnvelope:
     return ItemEnvelope(message="Item updated", item=items.update_item(entity_store(), item_id, request, _now()))
 
@@ -161,7 +161,7 @@ def get_order(user_id: UserId, order_id: OrderId) -> OrderOut:
 
 @app.put(
     "/users/<user_id>/orders/<order_id>",
-    responses={**_ok(OrderEnvelope), **_errors(400, 404, 409, 422)},
+    responses={**_ok(OrderEnvelope), **_errors(400, 404, 409, 415, 422)},
     tags=["orders"],
 )
 def update_order(user_id: UserId, order_id: OrderId, request: UpdateOrderRequest) -> OrderEnvelope:
