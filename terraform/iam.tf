@@ -1,8 +1,9 @@
-# IAM: one execution role per function, the CI deploy identities, and the API Gateway logging role.
+# IAM: one execution role per function, the CI identities (deployers, planner), and the API Gateway logging role.
 #
-# Rules: inline policies listing each action against ARNs; "*" only where the action has no resource-level
-# control (each such statement says so); no AWS managed policy where an exact inline statement exists.
-# tests/infra/test_policies.py parses the rendered documents and enforces the allow-list of "*" statements.
+# Rules: inline policies listing each action against ARNs; "*" in an Allow only where the action has no
+# resource-level control (each such statement says so; a Deny may use "*", it only takes away); no AWS managed
+# policy where an exact inline statement exists (the two exceptions say why). tests/infra/test_apply_local.py
+# enforces the allow-list of "*" statements; tests/reliability/test_iam_policies.py evaluates each role.
 
 locals {
   table_arn       = aws_dynamodb_table.this.arn
@@ -281,8 +282,9 @@ resource "aws_iam_role" "apigw_cloudwatch" {
   assume_role_policy = data.aws_iam_policy_document.apigw_trust.json
 }
 
-# The one AWS managed policy of the module: this role serves every REST API in the account and region
-# (execution log groups are named by API ids unknown here), so no exact inline list exists.
+# An AWS managed policy (one of two in the module; the other is infra_planner's ReadOnlyAccess): this role serves
+# every REST API in the account and region (execution log groups are named by API ids unknown here), so no exact
+# inline list exists.
 resource "aws_iam_role_policy_attachment" "apigw_cloudwatch" {
   count = var.manage_api_gateway_account ? 1 : 0
 
@@ -365,7 +367,8 @@ resource "aws_iam_role_policy" "vpc_flow_logs" {
 }
 
 # ---------------------------------------------------------------------------------------------------------
-# CI deploy identities: GitHub Actions OIDC, infra-deployer (this module) and app-deployer (the SAM stack)
+# CI identities: GitHub Actions OIDC, infra-deployer (this module), app-deployer (the SAM stack) and
+# infra-planner (read-only terraform plan of pull requests)
 # ---------------------------------------------------------------------------------------------------------
 
 resource "aws_iam_openid_connect_provider" "github" {
@@ -377,11 +380,12 @@ resource "aws_iam_openid_connect_provider" "github" {
   thumbprint_list = ["6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd"]
 }
 
+# One trust document per CI role (local.github_oidc_subjects): the same provider and audience, its own subject.
 data "aws_iam_policy_document" "github_trust" {
-  for_each = local.github_environments
+  for_each = local.github_oidc_subjects
 
   statement {
-    sid     = "GitHubActionsEnvironment"
+    sid     = each.value.sid
     effect  = "Allow"
     actions = ["sts:AssumeRoleWithWebIdentity"]
 
@@ -396,12 +400,13 @@ data "aws_iam_policy_document" "github_trust" {
       values   = ["sts.amazonaws.com"]
     }
 
-    # Only jobs of this repository running in the named GitHub environment (its protection rules decide
-    # who may deploy); no wildcard, so forks, other branches' ad-hoc jobs and other repos are out.
+    # Exactly one subject (locals.tf says which): a job of this repository in the deployer's GitHub environment,
+    # or, for the planner, a pull request job in no environment. No wildcard, so forks, other branches' ad-hoc
+    # jobs and other repos are out.
     condition {
       test     = "StringEquals"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${var.github_repository}:environment:${each.value}"]
+      values   = [each.value.sub]
     }
   }
 }
@@ -819,4 +824,131 @@ resource "aws_iam_role_policy" "infra_deployer_services" {
   name   = "services"
   role   = aws_iam_role.infra_deployer.id
   policy = data.aws_iam_policy_document.infra_deployer_services.json
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# infra-planner: read-only `terraform plan` of pull requests (ci.yml's plan legs)
+# ---------------------------------------------------------------------------------------------------------
+
+# A pull request's plan runs that pull request's own code (its workflow, scripts/deploy.sh, this module), so it
+# must never hold infra-deployer: anyone with write access could open one. This role trusts only pull request
+# jobs of this repository that run in no GitHub environment (local.github_oidc_subjects); it can read, take this
+# environment's state lock, and nothing else.
+resource "aws_iam_role" "infra_planner" {
+  name                 = local.infra_planner_name
+  description          = "GitHub Actions: read-only terraform plan of the ${local.prefix} infra layer for pull requests"
+  assume_role_policy   = data.aws_iam_policy_document.github_trust["planner"].json
+  max_session_duration = 3600
+}
+
+# The second AWS managed policy of the module, on purpose: a plan refreshes every resource type of this module
+# (VPC and EC2, DynamoDB, S3 bucket settings, KMS, IAM, Logs, CloudWatch, SNS, SQS, API Gateway), each through
+# several Describe/Get/List calls that change with the provider version. An inline list of them cannot be verified
+# offline (the emulator does not enforce IAM), and a plan that fails with AccessDenied on the first pull request
+# is a broken product. ReadOnlyAccess changes no resource (a few of its calls start read jobs, e.g. drift
+# detection), and AWS keeps it current with the services; what it grants beyond configuration (data) is denied
+# again by the inline policy below.
+resource "aws_iam_role_policy_attachment" "infra_planner_read_only" {
+  role       = aws_iam_role.infra_planner.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/ReadOnlyAccess"
+}
+
+# Explicit denies win over ReadOnlyAccess's allows. Refresh reads configuration, never data, so these calls are
+# denied on every resource ("*" takes away, it grants nothing): the account may hold other environments and
+# applications. Reviewed against ReadOnlyAccess v190 (moto's copy; test_iam_policies.py pins its data grants).
+data "aws_iam_policy_document" "infra_planner" {
+  statement {
+    sid    = "NoTableItemsOrStreamRecords"
+    effect = "Deny"
+    actions = [
+      "dynamodb:BatchGetItem",           # items by key
+      "dynamodb:GetItem",                # an item by key
+      "dynamodb:PartiQLSelect",          # items through PartiQL
+      "dynamodb:Query",                  # the items of a partition or an index
+      "dynamodb:Scan",                   # every item
+      "dynamodb:GetRecords",             # stream records: every write's old and new item images
+      "dynamodb:GetShardIterator",       # the stream position GetRecords reads from
+      "dynamodb:ReadDataForReplication", # global table replication reads of items
+      "dynamodb:SearchVectors",          # vector search over items
+      "dax:BatchGetItem", "dax:GetItem", # the same items through a DAX cluster (none here, but one may come)
+      "dax:Query", "dax:Scan",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "NoQueueMessages"
+    effect = "Deny"
+    # The DLQ holds failed stream batches (item images); receiving also hides them from a redrive for the
+    # visibility timeout.
+    actions   = ["sqs:ReceiveMessage"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "NoLogEvents"
+    effect = "Deny"
+    # Function logs carry requests and item data (log_level DEBUG in dev).
+    actions = [
+      "logs:FilterLogEvents", # a group's events, by pattern
+      "logs:GetLogEvents",    # a stream's events
+      "logs:GetLogRecord",    # one event with all its fields
+      "logs:GetLogObject",    # a large logged object a query result points to
+      "logs:StartQuery",      # Logs Insights over groups
+      "logs:GetQueryResults", # the results of any Logs Insights query of the account, by id
+      "logs:StartLiveTail",   # events as they arrive
+      "logs:ListAnomalies",   # anomalies carry sample log events
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "NoArtifactObjects"
+    effect = "Deny"
+    # The app layer's packages (code, packaged template). This bucket only: the state object must stay readable,
+    # so S3 objects elsewhere remain readable (docs/ci-cd.md, "Known limits").
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${aws_s3_bucket.artifacts.arn}/*"]
+  }
+
+  statement {
+    sid    = "NoFunctionOrLayerCode"
+    effect = "Deny"
+    # GetFunction and GetLayerVersion hand out a download URL of the same packages; this module manages no function.
+    actions   = ["lambda:GetFunction", "lambda:GetLayerVersion"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "NoSecretOrParameterValues"
+    effect = "Deny"
+    # Values of secrets and parameters belong to no resource of this module, whichever their name, hence "*".
+    # ssm:GetParameter* is in ReadOnlyAccess, and SecureString values under the aws/ssm key decrypt for every
+    # principal of the account allowed to call it (that key's policy trusts the account through SSM).
+    # secretsmanager:*GetSecretValue is not in ReadOnlyAccess today; denied so that no later version can add it.
+    actions = [
+      "secretsmanager:BatchGetSecretValue", "secretsmanager:GetSecretValue",
+      "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath",
+    ]
+    resources = ["*"]
+  }
+
+  # terraform plan takes the state lock: use_lockfile creates "<state key>.tflock" next to the state object of
+  # backends/<env>.s3.tfbackend (a conditional PutObject) and deletes it when done. Only this environment's
+  # lock object; the state object itself is only read (ReadOnlyAccess), never written by a plan.
+  dynamic "statement" {
+    for_each = var.terraform_state_bucket == null ? [] : [var.terraform_state_bucket]
+    content {
+      sid       = "OwnStateLockObject"
+      effect    = "Allow"
+      actions   = ["s3:DeleteObject", "s3:PutObject"]
+      resources = ["arn:${local.partition}:s3:::${statement.value}/${local.terraform_state_key}.tflock"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "infra_planner" {
+  name   = "no-data-reads-own-state-lock"
+  role   = aws_iam_role.infra_planner.id
+  policy = data.aws_iam_policy_document.infra_planner.json
 }

@@ -33,6 +33,7 @@ locals {
   flow_logs_role        = "${local.prefix}-vpc-flow-logs"
   dashboard_name        = "${local.prefix}-overview"
   infra_deployer_name   = "${local.prefix}-infra-deployer"
+  infra_planner_name    = "${local.prefix}-infra-planner" # read-only, for ci.yml's pull request plans
   app_deployer_name     = "${local.prefix}-app-deployer"
   apigw_cloudwatch_role = "${local.prefix}-apigw-cloudwatch"
 
@@ -56,7 +57,29 @@ locals {
   table_index_names    = ["EntityTypeIndex", "GSI1"]
   processor_stream_arn = coalesce(var.processor_stream_arn, aws_dynamodb_table.this.stream_arn)
 
+  # The state key of backends/<env>.s3.tfbackend (tests/reliability/test_iam_policies.py checks they agree);
+  # use_lockfile locks it by creating the object "<key>.tflock" next to it.
+  terraform_state_key = "${var.project_name}/${var.environment}/terraform.tfstate"
+
   github_environments = coalesce(var.github_environments, { infra = var.environment, app = var.environment })
+  # The one GitHub OIDC subject (token.actions.githubusercontent.com:sub) each CI role trusts, exactly, no wildcard:
+  # the deployers a job of this repository in their GitHub environment (its protection rules decide who deploys),
+  # the planner a job that runs for a pull request of this repository in NO environment (GitHub's subject for
+  # those; fork pull requests get no token).
+  github_oidc_subjects = {
+    infra = {
+      sid = "GitHubActionsEnvironment"
+      sub = "repo:${var.github_repository}:environment:${local.github_environments.infra}"
+    }
+    app = {
+      sid = "GitHubActionsEnvironment"
+      sub = "repo:${var.github_repository}:environment:${local.github_environments.app}"
+    }
+    planner = {
+      sid = "GitHubActionsPullRequest"
+      sub = "repo:${var.github_repository}:pull_request"
+    }
+  }
   github_oidc_provider_arn = (
     var.github_oidc_provider_arn != null ? var.github_oidc_provider_arn : aws_iam_openid_connect_provider.github[0].arn
   )

@@ -111,3 +111,8 @@ output "app_deployer_role_arn" {
   description = "Role GitHub Actions assumes for sam deploy."
   value       = aws_iam_role.app_deployer.arn
 }
+
+output "infra_planner_role_arn" {
+  description = "Read-only role GitHub Actions assumes for terraform plan of pull requests (ci.yml)."
+  value       = aws_iam_role.infra_planner.arn
+}

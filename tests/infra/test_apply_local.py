@@ -256,9 +256,12 @@ ROLE_NAMES = {
     "scheduled": "tfsam-local-scheduled-role",
     "app": "tfsam-local-app-deployer",
     "infra": "tfsam-local-infra-deployer",
+    "planner": "tfsam-local-infra-planner",
     "flow_logs": "tfsam-local-vpc-flow-logs",
 }
-# The only statements allowed to use Resource "*": (role, Sid) -> actions that have no resource-level control.
+READ_ONLY_ACCESS = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+# The only Allow statements that may use Resource "*": (role, Sid) -> actions that have no resource-level control.
+# (A Deny with "*" takes away everywhere and grants nothing: the planner's data-read denies.)
 STAR_RESOURCE_ALLOW_LIST = {
     ("function", "XRayNoResourceLevel"): {"xray:PutTraceSegments", "xray:PutTelemetryRecords"},
     ("function", "VpcDescribeNoResourceLevel"): {"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"},
@@ -289,8 +292,11 @@ def test_inline_policies_read_back_from_iam_equal_the_rendered_ones(applied: App
         role, name = resource["values"]["role"], resource["values"]["name"]
         live = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
         assert live == json.loads(resource["values"]["policy"]), f"{role}/{name}"
-    for kind in ("api", "processor", "scheduled"):
-        assert iam.list_attached_role_policies(RoleName=ROLE_NAMES[kind])["AttachedPolicies"] == []
+    for kind in ("api", "processor", "scheduled", "app", "infra", "flow_logs"):
+        assert iam.list_attached_role_policies(RoleName=ROLE_NAMES[kind])["AttachedPolicies"] == [], kind
+    # The planner's read access is AWS's ReadOnlyAccess (iam.tf says why), its inline policy only takes away.
+    attached = iam.list_attached_role_policies(RoleName=ROLE_NAMES["planner"])["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [READ_ONLY_ACCESS]
 
 
 def test_no_wildcard_action_and_star_resource_only_on_the_allow_list(applied: Applied) -> None:
@@ -302,7 +308,7 @@ def test_no_wildcard_action_and_star_resource_only_on_the_allow_list(applied: Ap
             assert "*" not in statement.actions and not any(a.endswith(":*") for a in statement.actions), (
                 role, statement.sid,
             )  # fmt: skip
-            if "*" not in statement.resources:
+            if "*" not in statement.resources or statement.effect == "Deny":
                 continue
             key = ("function", statement.sid) if kind in {"api", "processor", "scheduled"} else (kind, statement.sid)
             if key not in STAR_RESOURCE_ALLOW_LIST:
@@ -433,6 +439,27 @@ def test_app_deployer_cannot_touch_network_iam_or_table(applied: Applied) -> Non
         "lambda:CreateFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:tfsam-local-api"
     )
     assert create_fn.condition == {"StringEquals": {"lambda:VpcIds": applied.outputs["vpc_id"]}}
+
+
+def test_infra_planner_is_read_only_access_minus_data_for_pull_requests(applied: Applied) -> None:
+    iam = applied.ws.client("iam")
+    role = iam.get_role(RoleName=ROLE_NAMES["planner"])["Role"]
+    assert role["MaxSessionDuration"] == 3600
+    assert role["Arn"] == applied.outputs["infra_planner_role_arn"]
+    (provider,) = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"] == {"Federated": provider["Arn"]}
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": f"repo:{applied.tfvars['github_repository']}:pull_request",
+        }
+    }
+    # local.tfvars sets no terraform_state_bucket, so no lock statement: the inline policy only denies here.
+    policy = applied.role_policies(ROLE_NAMES["planner"])
+    assert {s.effect for s in policy.statements} == {"Deny"}
+    assert not policy.actions()
 
 
 def test_deployer_trust_is_this_repo_and_environment_via_github_oidc(applied: Applied) -> None:

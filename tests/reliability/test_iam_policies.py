@@ -4,18 +4,28 @@ The documents come from ``terraform show -json`` of the tier's local cloud (ever
 and are judged by ``iamcheck.evaluator`` (the emulator cannot enforce resource-level policies). "Must allow"
 rows are the calls the code makes (service/dal, Powertools idempotency, the ESM, sam deploy, terraform apply);
 "must deny" rows are the abuse a compromised function or CI job would try.
+
+The one role with a managed policy, infra-planner (AWS's ReadOnlyAccess), is judged on its inline policy (the
+explicit denies of data reads must be EXPLICIT denies, since ReadOnlyAccess allows those reads) and additionally
+against moto's copy of ReadOnlyAccess, the closest offline stand-in for the policy AWS evaluates.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from iamcheck.evaluator import ContextValue, PolicySet, Request
-from iamcheck.rendered import RoleDocuments, outputs_from_show
+import tooling
+from iamcheck.evaluator import ContextValue, Decision, PolicySet, Request
+from iamcheck.rendered import RoleDocuments, outputs_from_show, roles_from_show
+from localcloud import terraform_workspace as tfw
+
+if TYPE_CHECKING:  # a runtime import would pick tests/infra/conftest.py when both tiers run in one session
+    from conftest import LocalCloud
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("localcloud-reliability")]
 
@@ -23,6 +33,12 @@ REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
 PREFIX = "tfsam-local"
+PLANNER = f"{PREFIX}-infra-planner"
+READ_ONLY_ACCESS = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+# local.tfvars sets no terraform_state_bucket (the emulator keeps state locally); the planner's lock statement is
+# rendered with this one, named like the documented bootstrap's bucket (docs/ci-cd.md).
+STATE_BUCKET = f"tfsam-terraform-state-{ACCOUNT}"
+STATE_OBJECT = f"arn:aws:s3:::{STATE_BUCKET}/tfsam/local/terraform.tfstate"
 
 
 @dataclass(frozen=True)
@@ -427,6 +443,76 @@ def flow_logs_rows(a: Arns) -> tuple[list[Case], list[Case]]:
     return allow, deny
 
 
+def planner_data_reads(a: Arns) -> list[Case]:
+    """Data (not configuration) ReadOnlyAccess would hand out: the planner's inline policy must deny each explicitly."""
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{PREFIX}-api"
+    layer = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{PREFIX}-common:1"
+    secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{PREFIX}-db-AbCdEf"
+    return [
+        Case("get an item", "dynamodb:GetItem", a.table, keys("USER#1")),
+        Case("batch get items", "dynamodb:BatchGetItem", a.table, keys("ITEM#1")),
+        Case("query a partition", "dynamodb:Query", a.table, keys("USER#1")),
+        Case("query an index", "dynamodb:Query", a.index("GSI1")),
+        Case("scan the table", "dynamodb:Scan", a.table),
+        Case("PartiQL select", "dynamodb:PartiQLSelect", a.table),
+        Case("replication read", "dynamodb:ReadDataForReplication", a.table),
+        Case("vector search", "dynamodb:SearchVectors", a.table),
+        Case("stream records", "dynamodb:GetRecords", a.stream),
+        Case("stream shard iterator", "dynamodb:GetShardIterator", a.stream),
+        Case("items through DAX", "dax:GetItem", f"arn:aws:dax:{REGION}:{ACCOUNT}:cache/{PREFIX}-cache"),
+        Case("DLQ messages", "sqs:ReceiveMessage", a.dlq),
+        Case("a function's log events", "logs:GetLogEvents", a.log_stream(f"/aws/lambda/{PREFIX}-api")),
+        Case("API access log events", "logs:GetLogEvents", a.log_stream(f"/aws/apigateway/{PREFIX}-api-access")),
+        Case("flow log events", "logs:FilterLogEvents", a.flow_log_group),
+        Case("filter a function's events", "logs:FilterLogEvents", group),
+        Case("one log record", "logs:GetLogRecord", group),
+        Case("a large logged object", "logs:GetLogObject", group),
+        Case("Logs Insights query", "logs:StartQuery", group),
+        Case("Logs Insights results", "logs:GetQueryResults", group),
+        Case("live tail", "logs:StartLiveTail", group),
+        Case("anomalies with sample events", "logs:ListAnomalies", "*"),
+        Case("artifact object", "s3:GetObject", f"{a.bucket}/abc.zip"),
+        Case("artifact object version", "s3:GetObjectVersion", f"{a.bucket}/app/template.yaml"),
+        Case("function code", "lambda:GetFunction", a.function(f"{PREFIX}-api")),
+        Case("layer content", "lambda:GetLayerVersion", layer),
+        Case("parameter value", "ssm:GetParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{PREFIX}/db"),
+        Case("parameters by path", "ssm:GetParametersByPath", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/"),
+        Case("parameter history", "ssm:GetParameterHistory", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/x"),
+        Case("secret value", "secretsmanager:GetSecretValue", secret),
+        Case("secret values in a batch", "secretsmanager:BatchGetSecretValue", "*"),
+    ]
+
+
+def planner_rows(a: Arns) -> tuple[list[Case], list[Case]]:
+    """The planner's inline policy (rendered with a state bucket): its own lock object only, and no data reads."""
+    lock = f"{STATE_OBJECT}.tflock"
+    other_env_state = STATE_OBJECT.replace("/local/", "/prod/")
+    allow = [
+        Case("take the state lock", "s3:PutObject", lock),
+        Case("release the state lock", "s3:DeleteObject", lock),
+    ]
+    deny = [
+        *planner_data_reads(a),
+        Case("another env's lock", "s3:PutObject", f"{other_env_state}.tflock"),
+        Case("break another env's lock", "s3:DeleteObject", f"{other_env_state}.tflock"),
+        Case("another env's state", "s3:PutObject", other_env_state),
+        Case("overwrite the state", "s3:PutObject", STATE_OBJECT),
+        Case("delete the state", "s3:DeleteObject", STATE_OBJECT),
+        Case("a workspace's lock", "s3:PutObject", f"arn:aws:s3:::{STATE_BUCKET}/env:/x/tfsam/local/terraform.tfstate"),
+        Case("a look-alike lock key", "s3:PutObject", f"{lock}x"),
+        Case("the lock key in another bucket", "s3:PutObject", lock.replace(STATE_BUCKET, "tfsam-evil-state")),
+        Case("upload artifacts", "s3:PutObject", f"{a.bucket}/abc.zip"),
+        Case("rewrite its own policy", "iam:PutRolePolicy", a.role("infra_planner")),
+        Case("attach a managed policy to itself", "iam:AttachRolePolicy", a.role("infra_planner")),
+        Case("widen its own trust", "iam:UpdateAssumeRolePolicy", a.role("infra_planner")),
+        Case("assume the deployer", "sts:AssumeRole", a.role("infra_deployer")),
+        Case("write table data", "dynamodb:PutItem", a.table, keys("STATS#Item")),
+        Case("purge the DLQ", "sqs:PurgeQueue", a.dlq),
+        Case("decrypt with the key", "kms:Decrypt", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1"),
+    ]
+    return allow, deny
+
+
 # Known gaps, each a real finding with its reason; strict, so fixing one turns the test red until removed here.
 KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
@@ -438,19 +524,42 @@ ROLES: dict[str, tuple[str, Rows]] = {
     "app-deployer": (f"{PREFIX}-app-deployer", app_deployer_rows),
     "infra-deployer": (f"{PREFIX}-infra-deployer", infra_deployer_rows),
     "vpc-flow-logs": (f"{PREFIX}-vpc-flow-logs", flow_logs_rows),
+    "infra-planner": (PLANNER, planner_rows),
 }
 
 
 def _policies(roles: dict[str, RoleDocuments], role_name: str) -> PolicySet:
     role = roles[role_name]
-    assert not role.managed, f"{role_name} has managed policies the tables do not cover: {role.managed}"
+    # The exception, exactly: infra-planner's ReadOnlyAccess (iam.tf says why; its data reads are denied inline
+    # and judged below, and test_infra_planner_with_read_only_access evaluates moto's copy of it).
+    allowed_managed = [READ_ONLY_ACCESS] if role_name == PLANNER else []
+    assert role.managed == allowed_managed, f"{role_name} has managed policies the tables do not cover: {role.managed}"
     return PolicySet(role.inline)
 
 
+@pytest.fixture(scope="module")
+def planner_with_state_bucket(local_cloud: LocalCloud, tmp_path_factory: pytest.TempPathFactory) -> RoleDocuments:
+    """infra-planner as an environment with terraform_state_bucket renders it (the tier's local.tfvars sets none):
+    a plan of the tier's own workspace with that one variable added, read from its planned values."""
+    plan = tmp_path_factory.mktemp("planner-plan") / "tfplan"
+    args = ["plan", "-input=false", "-lock=false", "-refresh=false", tfw.var_file("local")]
+    tfw.run([*args, "-var", f"terraform_state_bucket={STATE_BUCKET}", f"-out={plan}"], local_cloud.terraform_dir)
+    show = json.loads(tfw.run(["show", "-json", str(plan)], local_cloud.terraform_dir).stdout)
+    return roles_from_show({"values": show["planned_values"]})[PLANNER]
+
+
+@pytest.fixture(scope="module")
+def judged_roles(
+    rendered_roles: dict[str, RoleDocuments], planner_with_state_bucket: RoleDocuments
+) -> dict[str, RoleDocuments]:
+    """The applied roles, with infra-planner as rendered for a real environment (with its lock statement)."""
+    return {**rendered_roles, PLANNER: planner_with_state_bucket}
+
+
 @pytest.mark.parametrize("role_key", list(ROLES))
-def test_role_allows_what_the_code_needs(role_key: str, rendered_roles: dict[str, RoleDocuments], arns: Arns) -> None:
+def test_role_allows_what_the_code_needs(role_key: str, judged_roles: dict[str, RoleDocuments], arns: Arns) -> None:
     role_name, rows = ROLES[role_key]
-    policies = _policies(rendered_roles, role_name)
+    policies = _policies(judged_roles, role_name)
     allow, _ = rows(arns)
     refused = [
         f"{c.label}: {c.action} on {c.resource} {c.context}"
@@ -461,9 +570,9 @@ def test_role_allows_what_the_code_needs(role_key: str, rendered_roles: dict[str
 
 
 @pytest.mark.parametrize("role_key", list(ROLES))
-def test_role_denies_abuse(role_key: str, rendered_roles: dict[str, RoleDocuments], arns: Arns) -> None:
+def test_role_denies_abuse(role_key: str, judged_roles: dict[str, RoleDocuments], arns: Arns) -> None:
     role_name, rows = ROLES[role_key]
-    policies = _policies(rendered_roles, role_name)
+    policies = _policies(judged_roles, role_name)
     _, deny = rows(arns)
     assert len(deny) >= 20, f"{role_key}: at least 20 must-deny rows"
     leaks = []
@@ -533,6 +642,190 @@ def test_ci_roles_trust_only_this_repo_environment(
         f"repo:tfsam-org/tfsam:environment:{github_env}",
         principal=f"arn:aws:iam::{OTHER_ACCOUNT}:oidc-provider/token.actions.githubusercontent.com",
     )
+
+
+def test_infra_planner_trusts_only_pull_requests_of_this_repo(rendered_roles: dict[str, RoleDocuments]) -> None:
+    # ci.yml's plan legs run in no GitHub environment, so GitHub gives their token this subject (test_workflows.py
+    # ties the two); the deployers' environment subjects, pushes and other repositories must not work.
+    trust = PolicySet({"trust": rendered_roles[PLANNER].trust})
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+
+    def may(sub: str, aud: str = "sts.amazonaws.com", principal: str = provider) -> bool:
+        context = {"token.actions.githubusercontent.com:sub": sub, "token.actions.githubusercontent.com:aud": aud}
+        return trust.evaluate(Request("sts:AssumeRoleWithWebIdentity", "*", context, {"Federated": principal})).allowed
+
+    assert may("repo:tfsam-org/tfsam:pull_request")
+    for subject in (
+        "repo:tfsam-org/tfsam:environment:local",
+        "repo:tfsam-org/tfsam:environment:prod-infra",
+        "repo:tfsam-org/tfsam:ref:refs/heads/main",
+        "repo:tfsam-org/tfsam:ref:refs/heads/feature",
+        "repo:tfsam-org/tfsam:ref:refs/pull/1/merge",
+        "repo:attacker/tfsam:pull_request",
+        "repo:tfsam-org/tfsam-fork:pull_request",
+        "repo:tfsam-org/tfsam:pull_request:x",
+    ):
+        assert not may(subject), subject
+    assert not may("repo:tfsam-org/tfsam:pull_request", aud="https://github.com/tfsam-org")
+    assert not may(
+        "repo:tfsam-org/tfsam:pull_request",
+        principal=f"arn:aws:iam::{OTHER_ACCOUNT}:oidc-provider/token.actions.githubusercontent.com",
+    )
+    assert not trust.evaluate(Request("sts:AssumeRole", "*", {}, {"AWS": f"arn:aws:iam::{ACCOUNT}:root"})).allowed
+
+
+def test_infra_planner_only_managed_policy_is_read_only_access(
+    rendered_roles: dict[str, RoleDocuments], planner_with_state_bucket: RoleDocuments
+) -> None:
+    for role in (rendered_roles[PLANNER], planner_with_state_bucket):
+        assert role.managed == [READ_ONLY_ACCESS]
+    # The module's only other managed policy is the API Gateway logging role's (iam.tf says why).
+    others = {name: role.managed for name, role in rendered_roles.items() if role.managed and name != PLANNER}
+    assert others == {
+        f"{PREFIX}-apigw-cloudwatch": ["arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]
+    }, others
+
+
+@pytest.mark.parametrize("with_state_bucket", [False, True], ids=["applied", "with-state-bucket"])
+def test_infra_planner_denies_data_reads_explicitly(
+    with_state_bucket: bool,
+    rendered_roles: dict[str, RoleDocuments],
+    planner_with_state_bucket: RoleDocuments,
+    arns: Arns,
+) -> None:
+    # ReadOnlyAccess ALLOWS every one of these, so an implicit deny of the inline policy proves nothing: each must
+    # hit one of its Deny statements.
+    role = planner_with_state_bucket if with_state_bucket else rendered_roles[PLANNER]
+    policies = PolicySet(role.inline)
+    not_denied = [
+        f"{c.label}: {c.action} on {c.resource} -> {evaluation.decision.value}"
+        for c in planner_data_reads(arns)
+        if (evaluation := policies.evaluate(c.request())).decision is not Decision.EXPLICIT_DENY
+    ]
+    assert not not_denied, "data reads the planner's inline policy does not deny explicitly:\n" + "\n".join(not_denied)
+
+
+def test_infra_planner_writes_only_its_state_lock(
+    rendered_roles: dict[str, RoleDocuments], planner_with_state_bucket: RoleDocuments
+) -> None:
+    def allow_statements(role: RoleDocuments) -> list[dict[str, Any]]:
+        return [
+            st
+            for doc in role.inline.values()
+            for st in ([doc["Statement"]] if isinstance(doc["Statement"], dict) else doc["Statement"])
+            if st["Effect"] == "Allow"
+        ]
+
+    # Without terraform_state_bucket (local.tfvars) the inline policy only denies; with it, one Allow: the lock.
+    assert allow_statements(rendered_roles[PLANNER]) == []
+    (lock,) = allow_statements(planner_with_state_bucket)
+    assert sorted(lock["Action"]) == ["s3:DeleteObject", "s3:PutObject"]
+    assert lock["Resource"] == f"{STATE_OBJECT}.tflock"
+    # The key is the one every committed backend uses: <project>/<env>/terraform.tfstate, and use_lockfile locks it
+    # with "<key>.tflock" (locals.tf terraform_state_key).
+    for backend in sorted((tooling.TERRAFORM_DIR / "backends").glob("*.s3.tfbackend")):
+        env = backend.name.removesuffix(".s3.tfbackend")
+        key = re.search(r'^key\s*=\s*"([^"]+)"', backend.read_text(), re.M)
+        assert key and key.group(1) == f"tfsam/{env}/terraform.tfstate", backend.name
+        assert re.search(r"^use_lockfile\s*=\s*true", backend.read_text(), re.M), backend.name
+
+
+# ReadOnlyAccess's own entries (moto's copy) for the services whose data the planner denies. AWS adds actions to
+# the policy; when moto's copy brings a new entry here, decide whether it reads data (then deny it in iam.tf's
+# infra_planner) and update this set.
+READ_ONLY_ACCESS_REVIEWED = {
+    "dax:BatchGetItem", "dax:Describe*", "dax:GetItem", "dax:ListTags", "dax:Query", "dax:Scan",
+    "dynamodb:BatchGet*", "dynamodb:Describe*", "dynamodb:Get*", "dynamodb:List*", "dynamodb:PartiQLSelect",
+    "dynamodb:Query", "dynamodb:ReadDataForReplication", "dynamodb:Scan", "dynamodb:SearchVectors",
+    "lambda:Get*", "lambda:List*",
+    "logs:Describe*", "logs:FilterLogEvents", "logs:Get*", "logs:ListAggregateLogGroupSummaries",
+    "logs:ListAnomalies", "logs:ListEntitiesForLogGroup", "logs:ListIntegrations", "logs:ListLogAnomalyDetectors",
+    "logs:ListLogDeliveries", "logs:ListLogGroupsForEntity", "logs:ListLogGroupsForQuery",
+    "logs:ListScheduledQueries", "logs:ListSourcesForS3TableIntegration", "logs:ListTagsForResource",
+    "logs:ListTagsLogGroup", "logs:StartLiveTail", "logs:StartQuery", "logs:StopLiveTail", "logs:StopQuery",
+    "logs:TestMetricFilter",
+    "s3:DescribeJob", "s3:Get*", "s3:List*",
+    "secretsmanager:Describe*", "secretsmanager:GetResourcePolicy", "secretsmanager:List*",
+    "sqs:Get*", "sqs:List*", "sqs:Receive*",
+    "ssm:Describe*", "ssm:Get*", "ssm:List*",
+}  # fmt: skip
+
+
+def _read_only_access() -> dict[str, Any]:
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    return dict(json.loads(aws_managed_policies_data)["ReadOnlyAccess"]["Document"])
+
+
+def test_infra_planner_with_read_only_access(planner_with_state_bucket: RoleDocuments, arns: Arns) -> None:
+    managed = _read_only_access()
+    granted = {
+        action
+        for st in managed["Statement"]
+        for action in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+        if action.split(":")[0] in {a.split(":")[0] for a in READ_ONLY_ACCESS_REVIEWED}
+    }
+    assert granted == READ_ONLY_ACCESS_REVIEWED, (
+        f"ReadOnlyAccess changed: new {sorted(granted - READ_ONLY_ACCESS_REVIEWED)}, "
+        f"gone {sorted(READ_ONLY_ACCESS_REVIEWED - granted)}"
+    )
+    alone = PolicySet({"ReadOnlyAccess": managed})
+    both = PolicySet({"ReadOnlyAccess": managed, **planner_with_state_bucket.inline})
+    # Each deny takes back something ReadOnlyAccess really grants (secret values: a guard, not granted today) ...
+    for case in planner_data_reads(arns):
+        assert alone.evaluate(case.request()).allowed is (not case.action.startswith("secretsmanager:")), case
+        assert both.evaluate(case.request()).decision is Decision.EXPLICIT_DENY, case
+    # ... while what `deploy.sh <env> --plan` does stays allowed: init and state, refresh, the lock.
+    key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234"
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{PREFIX}-api"
+    plan_calls = [
+        Case("identity", "sts:GetCallerIdentity", "*"),
+        Case("list the state bucket", "s3:ListBucket", f"arn:aws:s3:::{STATE_BUCKET}"),
+        Case("read the state", "s3:GetObject", STATE_OBJECT),
+        Case("read the lock", "s3:GetObject", f"{STATE_OBJECT}.tflock"),
+        Case("take the lock", "s3:PutObject", f"{STATE_OBJECT}.tflock"),
+        Case("release the lock", "s3:DeleteObject", f"{STATE_OBJECT}.tflock"),
+        Case("availability zones", "ec2:DescribeAvailabilityZones", "*"),
+        Case("VPC", "ec2:DescribeVpcs", "*"),
+        Case("table", "dynamodb:DescribeTable", arns.table),
+        Case("table PITR", "dynamodb:DescribeContinuousBackups", arns.table),
+        Case("table TTL", "dynamodb:DescribeTimeToLive", arns.table),
+        Case("table tags", "dynamodb:ListTagsOfResource", arns.table),
+        Case("stream resource policy", "dynamodb:GetResourcePolicy", arns.stream),
+        Case("queue", "sqs:GetQueueAttributes", arns.dlq),
+        Case("queue tags", "sqs:ListQueueTags", arns.dlq),
+        Case("artifact bucket policy", "s3:GetBucketPolicy", arns.bucket),
+        Case("artifact bucket encryption", "s3:GetEncryptionConfiguration", arns.bucket),
+        Case("log group", "logs:DescribeLogGroups", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:*"),
+        Case("log group tags", "logs:ListTagsForResource", group),
+        Case("key policy", "kms:GetKeyPolicy", key),
+        Case("key rotation", "kms:GetKeyRotationStatus", key),
+        Case("role", "iam:GetRole", arns.role("infra_deployer")),
+        Case("role policy", "iam:GetRolePolicy", arns.role("infra_deployer")),
+        Case("attached policies", "iam:ListAttachedRolePolicies", arns.role("infra_planner")),
+        Case("OIDC provider", "iam:GetOpenIDConnectProvider", "*"),
+        Case("alarms", "cloudwatch:DescribeAlarms", "*"),
+        Case("dashboard", "cloudwatch:GetDashboard", "*"),
+        Case("topic", "sns:GetTopicAttributes", "*"),
+        Case("API Gateway account", "apigateway:GET", f"arn:aws:apigateway:{REGION}::/account"),
+    ]
+    refused = [f"{c.label}: {c.action} on {c.resource}" for c in plan_calls if not both.evaluate(c.request()).allowed]
+    assert not refused, "a plan would fail with AccessDenied:\n" + "\n".join(refused)
+    writes = [
+        Case("overwrite the state", "s3:PutObject", STATE_OBJECT),
+        Case("rewrite its own policy", "iam:PutRolePolicy", arns.role("infra_planner")),
+        Case("attach admin to itself", "iam:AttachRolePolicy", arns.role("infra_planner")),
+        Case("assume the deployer", "sts:AssumeRole", arns.role("infra_deployer")),
+        Case("write an item", "dynamodb:PutItem", arns.table),
+        Case("delete the table", "dynamodb:DeleteTable", arns.table),
+        Case("send to the DLQ", "sqs:SendMessage", arns.dlq),
+        Case("upload artifacts", "s3:PutObject", f"{arns.bucket}/abc.zip"),
+        Case("decrypt", "kms:Decrypt", key),
+        Case("invoke a function", "lambda:InvokeFunction", arns.function(f"{PREFIX}-api")),
+        Case("create a VPC", "ec2:CreateVpc", "*"),
+    ]
+    allowed = [f"{c.label}: {c.action}" for c in writes if both.evaluate(c.request()).allowed]
+    assert not allowed, "the planner could change something:\n" + "\n".join(allowed)
 
 
 # --- What CloudFormation calls with the app deployer's credentials ------------------------------------------
