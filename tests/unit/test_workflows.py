@@ -142,40 +142,102 @@ def test_every_action_is_pinned_to_a_commit_with_version_comment() -> None:
             assert VERSION_COMMENT.search(m.group(2)), f"{wf.name}:{n} pinned SHA lacks a '# vX.Y.Z' comment"
 
 
-def test_oidc_jobs_name_a_github_environment() -> None:
-    # The deploy roles trust only subjects repo:<repo>:environment:<name>; a job without one cannot assume them,
-    # and the environment is where the role ARN variables and the prod reviewers live.
-    for wf, name, job in all_jobs():
-        if aws_role(job) is not None:
-            assert environment_of(job), f"{wf}:{name} assumes an AWS role outside a GitHub environment"
+def test_deploy_roles_only_inside_a_github_environment_planner_only_outside() -> None:
+    # The deploy roles trust only subjects repo:<repo>:environment:<name>, and the environment is where their role
+    # ARN variables and the prod reviewers live. A job outside any environment runs code nobody approved (ci.yml's
+    # pull request plans): it may assume only the read-only planner, and only for pull requests.
+    for wf, name, job in role_jobs():
+        for leg in matrix_legs(job):
+            variable = role_variable(job, leg)
+            if environment_of(job):
+                assert variable.endswith("_DEPLOYER_ROLE_ARN"), f"{wf}:{name}: {variable} inside an environment"
+            else:
+                assert variable == f"{leg.upper()}_INFRA_PLANNER_ROLE_ARN", f"{wf}:{name}[{leg}]: {variable}"
+                assert str(job["if"]).startswith("github.event_name == 'pull_request' && "), job["if"]
+
+
+def test_no_workflow_runs_on_pull_request_target() -> None:
+    # pull_request_target runs for fork pull requests too, with the base repository's token and OIDC; its jobs must
+    # never be able to ask for a token of the pull_request family the planner trusts.
+    for wf in WORKFLOWS:
+        assert "pull_request_target" not in load(wf)["on"], wf.name
 
 
 def test_ci_plan_skips_fork_pull_requests() -> None:
     plan = jobs_of(WORKFLOWS_DIR / "ci.yml")["plan"]
     assert "github.event.pull_request.head.repo.full_name == github.repository" in plan["if"]
-    assert "INFRA_DEPLOYER_ROLE_ARN" in (aws_role(plan) or "")
+    assert [role_variable(plan, leg) for leg in DEPLOY_ENVIRONMENTS] == [
+        "DEV_INFRA_PLANNER_ROLE_ARN", "STAGING_INFRA_PLANNER_ROLE_ARN", "PROD_INFRA_PLANNER_ROLE_ARN",
+    ]  # fmt: skip
+    assert "DEPLOYER" not in json.dumps(plan)
     assert "--plan" in steps_text(plan)
     assert any(str(s.get("uses", "")).startswith("actions/upload-artifact@") for s in plan["steps"])
 
 
-def test_ci_plan_legs_run_where_the_infra_role_trusts() -> None:
+def test_ci_plan_legs_get_the_subject_the_planner_trusts() -> None:
     plan = jobs_of(WORKFLOWS_DIR / "ci.yml")["plan"]
     matrix = plan["strategy"]["matrix"]["environment"]
-    # Pull requests into main plan every environment; everything else skips prod (its leg waits for a reviewer).
+    # Pull requests into main plan every environment; everything else skips prod.
     lists = [json.loads(m.replace("'", "")) for m in re.findall(r"'\[[^\]]*\]'", matrix)]
     assert lists == [list(DEPLOY_ENVIRONMENTS), ["dev", "staging"]], matrix
     assert "fromJSON(github.base_ref == 'main' && " in matrix, matrix
-    # Not on pushes to main: deploy.yml plans prod again before applying, and every merge would wait for an approval.
     assert "github.ref" not in matrix and "event_name" not in matrix, matrix
+    # No GitHub environment: the subject of the job's token is then repo:<repo>:pull_request (pull requests are the
+    # only event it runs for), exactly what terraform/iam.tf's infra-planner trusts in every environment.
+    assert "environment" not in plan, plan.get("environment")
+    assert plan["if"].startswith("github.event_name == 'pull_request' && ")
     for env in DEPLOY_ENVIRONMENTS:
-        assert github_environment_for(plan["environment"], env) == tfvars_github_environments(env)["infra"]
+        repository = tfvars_value(env, "github_repository")
+        assert oidc_subject(plan, repository, "pull_request") == planner_trusted_subject(repository), env
+        # ... and none a deployer trusts: an environment subject is the only kind they accept.
+        assert ":environment:" not in oidc_subject(plan, repository, "pull_request")
 
 
-def github_environment_for(expression: str, env: str) -> str:
-    """Evaluate the job's `matrix.environment == 'X' && 'Y' || matrix.environment` mapping for one leg."""
-    m = re.fullmatch(r"\$\{\{ matrix\.environment == '(\w+)' && '([\w-]+)' \|\| matrix\.environment \}\}", expression)
-    assert m, f"unexpected environment expression {expression!r}"
-    return m.group(2) if env == m.group(1) else env
+def matrix_legs(job: dict[str, Any]) -> tuple[str, ...]:
+    """The deploy environments a job can run for: every leg of a matrix over them, else the job's own."""
+    if "matrix" in json.dumps(job.get("strategy", {})):
+        return DEPLOY_ENVIRONMENTS
+    env = environment_of(job) or ""
+    return (env.removesuffix("-infra"),)
+
+
+def role_variable(job: dict[str, Any], leg: str) -> str:
+    """The name of the `vars` entry the job's role-to-assume reads on one matrix leg.
+
+    Either `${{ vars.NAME }}`, or `${{ vars[env.KEY] }}` where the job's env KEY maps the leg to a name through a
+    `fromJSON('{...}')[matrix.environment]` table (expressions cannot upper-case a string).
+    """
+    role = aws_role(job) or ""
+    if m := ROLE_VARIABLE.fullmatch(role):
+        return m.group(1)
+    m = DERIVED_ROLE_VARIABLE.fullmatch(role)
+    assert m, f"unexpected role-to-assume {role!r}"
+    return derived_name(str(job["env"][m.group(1)]), leg)
+
+
+def derived_name(expression: str, leg: str) -> str:
+    table = re.fullmatch(r"\$\{\{ fromJSON\('(\{[^']*\})'\)\[matrix\.environment\] \}\}", expression.strip())
+    assert table, f"unexpected variable name expression {expression!r}"
+    return str(json.loads(table.group(1)).get(leg, ""))
+
+
+def oidc_subject(job: dict[str, Any], repository: str, event: str, ref: str = "refs/heads/main") -> str:
+    """The `sub` of the OIDC token GitHub gives the job (its default subject format)."""
+    if environment_of(job):
+        return f"repo:{repository}:environment:{environment_of(job)}"
+    if event == "pull_request":
+        return f"repo:{repository}:pull_request"
+    return f"repo:{repository}:ref:{ref}"
+
+
+def planner_trusted_subject(repository: str) -> str:
+    """The subject terraform/locals.tf gives the infra-planner's trust (github_oidc_subjects.planner)."""
+    text = (tooling.REPO_ROOT / "terraform" / "locals.tf").read_text()
+    m = re.search(r"\bplanner\s*=\s*\{[^}]*?\bsub\s*=\s*\"([^\"]+)\"", text, re.S)
+    assert m, "terraform/locals.tf: no github_oidc_subjects.planner.sub"
+    subject = m.group(1).replace("${var.github_repository}", repository)
+    assert "${" not in subject, subject
+    return subject
 
 
 # --- deploy.yml: the split of responsibilities ------------------------------------------------------------------
@@ -187,6 +249,13 @@ def deploy_jobs_by_environment() -> dict[str, list[tuple[str, dict[str, Any]]]]:
         if env is not None:
             by_env[env.removesuffix("-infra")].append((name, job))
     return by_env
+
+
+def tfvars_value(env: str, name: str) -> str:
+    text = (tooling.REPO_ROOT / "terraform" / "environments" / f"{env}.tfvars").read_text()
+    m = re.search(rf'^{name}\s*=\s*"([^"]*)"', text, re.M)
+    assert m, f"{env}.tfvars sets no {name}"
+    return m.group(1)
 
 
 def tfvars_github_environments(env: str) -> dict[str, str]:
@@ -297,6 +366,8 @@ INSTALL_RUN = re.compile(
     r"|\bapt(?:-get)? install\b|\buv (?:pip install|sync)\b"
 )
 ROLE_VARIABLE = re.compile(r"\$\{\{ vars\.(\w+) \}\}")
+# A role variable chosen per matrix leg: `${{ vars[env.KEY] }}` (ci.yml's plan, one repository variable per target).
+DERIVED_ROLE_VARIABLE = re.compile(r"\$\{\{ vars\[env\.(\w+)\] \}\}")
 
 
 def is_assume_step(step: dict[str, Any]) -> bool:
@@ -344,7 +415,8 @@ def test_toolchain_is_installed_before_any_role_is_assumed() -> None:
 
 def test_role_variable_is_checked_before_it_is_assumed() -> None:
     # An unset variable leaves role-to-assume empty and the action fails with "Could not load credentials from any
-    # providers"; a step before it names the variable, the GitHub environment and the doc instead.
+    # providers"; a step before it names the variable, where it lives (a GitHub environment, or the repository for
+    # a job outside any environment) and the doc instead.
     jobs = role_jobs()
     assert jobs
     for wf, name, job in jobs:
@@ -352,25 +424,35 @@ def test_role_variable_is_checked_before_it_is_assumed() -> None:
         for i, step in enumerate(steps):
             if not is_assume_step(step):
                 continue
-            m = ROLE_VARIABLE.fullmatch(str(step["with"]["role-to-assume"]))
-            assert m, f"{wf}:{name}: role-to-assume is not a single ${{{{ vars.X }}}}"
-            var = m.group(1)
+            role = str(step["with"]["role-to-assume"])
+            fixed, derived = ROLE_VARIABLE.fullmatch(role), DERIVED_ROLE_VARIABLE.fullmatch(role)
+            assert fixed or derived, f"{wf}:{name}: role-to-assume is not ${{{{ vars.X }}}} or ${{{{ vars[env.X] }}}}"
             checks = []
             for before in steps[:i]:
                 env = {str(k): str(v) for k, v in (before.get("env") or {}).items()}
                 run = str(before.get("run", ""))
-                keys = [k for k, v in env.items() if v == m.group(0)]
+                keys = [k for k, v in env.items() if v == role]
                 if keys and any(re.search(rf'-z "?\${{?{k}\b', run) for k in keys):
                     checks.append((env, run))
-            assert checks, f"{wf}:{name}: no step before the assume step fails on an empty vars.{var}"
+            assert checks, f"{wf}:{name}: no step before the assume step fails on an empty {role}"
             env, run = checks[-1]
             assert "${{" not in run, f"{wf}:{name}: the check interpolates an expression into the script"
-            assert "::error::" in run and var in run and "docs/ci-cd.md" in run and "exit 1" in run, run
-            # The message names the GitHub environment the variable belongs to (passed through env:, not inlined).
-            env_keys = [k for k, v in env.items() if v == environment_of(job)]
-            assert any(f"${k}" in run or f"${{{k}}}" in run for k in env_keys), (
-                f"{wf}:{name}: the check does not name GitHub environment {environment_of(job)!r}"
-            )
+            assert "::error::" in run and "docs/ci-cd.md" in run and "exit 1" in run, run
+            if fixed:
+                assert fixed.group(1) in run, f"{wf}:{name}: the check does not name vars.{fixed.group(1)}"
+                # The message names the GitHub environment the variable belongs to (passed through env:, not inlined).
+                env_keys = [k for k, v in env.items() if v == environment_of(job)]
+                assert any(f"${k}" in run or f"${{{k}}}" in run for k in env_keys), (
+                    f"{wf}:{name}: the check does not name GitHub environment {environment_of(job)!r}"
+                )
+            else:
+                # The name is derived per leg (job env): the message prints it, and says where it must be set.
+                key = derived.group(1)
+                assert re.search(rf"[Rr]epository variable \${{?{key}\b", run), (
+                    f"{wf}:{name}: the check does not name repository variable ${key}"
+                )
+                assert "not in a GitHub environment" in run, run
+                assert environment_of(job) is None, f"{wf}:{name}: a job in an environment reads environment variables"
 
 
 # --- artifacts survive "Re-run failed jobs" ---------------------------------------------------------------------
