@@ -85,8 +85,8 @@ def problems(env_name: str, tfvars: Path, backend: Path, root: Path, env: dict[s
     if not state_bucket:
         found.append(
             f"{rel_tfvars} sets no terraform_state_bucket: infra-deployer (CI) would get no access to this "
-            f"environment's state and its first init would fail with AccessDenied; set it to the bucket named in "
-            f"{rel_backend}"
+            f"environment's state (its first init would fail with AccessDenied) and infra-planner no lock; set it "
+            f"to the bucket named in {rel_backend}"
         )
     elif bucket and state_bucket != bucket:
         found.append(
