@@ -66,6 +66,10 @@ def child_env(function: str, table: str, endpoint: str | None, xray_address: str
     env["AWS_XRAY_DAEMON_ADDRESS"] = xray_address
     if endpoint:
         env["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+    if function == "scheduled":
+        # The seeded table has no stats rows, so the job finds drift and would sleep its settle wait (20 s by
+        # default) before repairing: a deliberate wait for the stream, not work, so the benchmark times it as 0.
+        env["STATS_SETTLE_SECONDS"] = "0"
     return env
 
 
