@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -263,4 +264,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `local.sh status | head`: the reader may leave early, as with any Unix tool. The flush inside the try makes
+    # a broken pipe surface here (Python's docs on SIGPIPE), not as a traceback at interpreter exit.
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141  # 128 + SIGPIPE: what a shell reports for a tool the pipe stopped
+    raise SystemExit(code)

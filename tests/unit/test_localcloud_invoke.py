@@ -7,6 +7,9 @@ The runtime is faked: runtime_status says it runs, and _request records what wou
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,22 @@ def test_a_missing_event_file_is_named_first_even_with_no_runtime(
     code, out, err = run(capsys, "ApiFunction", "-e", str(missing))
     assert (code, out) == (2, "")
     assert err == [f"local.sh: error: cannot read event file {missing}: No such file or directory; nothing was invoked"]
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`./scripts/local.sh status | head`: when the reader leaves, exit 141 like any Unix tool, no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "localcloud.control", "status"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(tooling.REPO_ROOT / "scripts"), "TFSAM_LOCAL_DIR": str(tmp_path)},
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141, result.stderr
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
