@@ -66,18 +66,21 @@ locals {
   # the deployers a job of this repository in their GitHub environment (its protection rules decide who deploys),
   # the planner a job that runs for a pull request of this repository in NO environment (GitHub's subject for
   # those; fork pull requests get no token).
+  # GitHub writes the repository either by name or, for repositories created or renamed since 2026-06-18, with
+  # immutable owner and repository ids (var.github_oidc_subject_prefix).
+  github_oidc_subject_prefix = coalesce(var.github_oidc_subject_prefix, "repo:${var.github_repository}")
   github_oidc_subjects = {
     infra = {
       sid = "GitHubActionsEnvironment"
-      sub = "repo:${var.github_repository}:environment:${local.github_environments.infra}"
+      sub = "${local.github_oidc_subject_prefix}:environment:${local.github_environments.infra}"
     }
     app = {
       sid = "GitHubActionsEnvironment"
-      sub = "repo:${var.github_repository}:environment:${local.github_environments.app}"
+      sub = "${local.github_oidc_subject_prefix}:environment:${local.github_environments.app}"
     }
     planner = {
       sid = "GitHubActionsPullRequest"
-      sub = "repo:${var.github_repository}:pull_request"
+      sub = "${local.github_oidc_subject_prefix}:pull_request"
     }
   }
   github_oidc_provider_arn = (

@@ -265,6 +265,17 @@ variable "github_repository" {
   }
 }
 
+variable "github_oidc_subject_prefix" {
+  type        = string
+  description = "Prefix of the OIDC subject GitHub issues to this repository's jobs. null = \"repo:<github_repository>\", GitHub's format for repositories created before 2026-06-18 that did not opt in. Repositories created, renamed or transferred since then (or opted in) get immutable owner and repository ids in it, e.g. \"repo:octocat-123456/my-repo-456789\": set that (the repository's Actions OIDC settings preview it)."
+  default     = null
+
+  validation {
+    condition     = var.github_oidc_subject_prefix == null || can(regex("^repo:[^:/*?]+/[^:/*?]+$", var.github_oidc_subject_prefix))
+    error_message = "github_oidc_subject_prefix must be null or repo:<owner>/<repository> as GitHub writes it in the sub claim, without wildcards or a trailing ':...'."
+  }
+}
+
 variable "github_environments" {
   type = object({
     infra = string

@@ -108,3 +108,29 @@ def test_prod_infra_role_trusts_its_own_github_environment(plans: dict[str, dict
     assert load_tfvars("prod")["github_environments"] == {"infra": "prod-infra", "app": "prod"}
     assert plans["prod"]["variables"]["github_environments"]["value"] == {"infra": "prod-infra", "app": "prod"}
     assert plans["dev"]["variables"]["github_environments"]["value"] is None
+
+
+def test_every_ci_role_trusts_the_subject_prefix_github_issues(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Repositories created or renamed since 2026-06-18 get immutable ids in the OIDC subject: with
+    github_oidc_subject_prefix set, all three CI roles trust exactly that form (no name-based subject left)."""
+    prefix = "repo:acme-123456/shop-456789"
+    provider = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"  # known: trusts render
+    with emulator_workspace(tmp_path_factory, "plans-oidc") as scratch:
+        path = terraform_workspace.prepare(tmp_path_factory.mktemp("plan-prod-oidc"), scratch.cloud.endpoint_url)
+        terraform_workspace.init(path)
+        ws = Workspace(path=path, cloud=scratch.cloud)
+        ws.run(
+            "plan", "-input=false", "-lock=false", "-out=tfplan", terraform_workspace.var_file("prod"),
+            f"-var=github_oidc_subject_prefix={prefix}", f"-var=github_oidc_provider_arn={provider}",
+        )  # fmt: skip
+        plan = json.loads(ws.run("show", "-json", "tfplan").stdout)
+    subjects = {}
+    for role in ("app_deployer", "infra_deployer", "infra_planner"):
+        trust = json.loads(_after(plan, f"aws_iam_role.{role}")["assume_role_policy"])
+        (statement,) = trust["Statement"]
+        subjects[role] = statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
+    assert subjects == {
+        "app_deployer": f"{prefix}:environment:prod",
+        "infra_deployer": f"{prefix}:environment:prod-infra",
+        "infra_planner": f"{prefix}:pull_request",
+    }

@@ -235,7 +235,7 @@ def planner_trusted_subject(repository: str) -> str:
     text = (tooling.REPO_ROOT / "terraform" / "locals.tf").read_text()
     m = re.search(r"\bplanner\s*=\s*\{[^}]*?\bsub\s*=\s*\"([^\"]+)\"", text, re.S)
     assert m, "terraform/locals.tf: no github_oidc_subjects.planner.sub"
-    subject = m.group(1).replace("${var.github_repository}", repository)
+    subject = m.group(1).replace("${local.github_oidc_subject_prefix}", f"repo:{repository}")  # the default
     assert "${" not in subject, subject
     return subject
 
