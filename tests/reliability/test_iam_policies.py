@@ -844,7 +844,7 @@ UNUSED_UNLESS: dict[str, dict[str, tuple[str, ...]]] = {  # resource type -> pro
         ),
         "RuntimeManagementConfig": ("lambda:PutRuntimeManagementConfig",),
         "RecursiveLoop": ("lambda:PutFunctionRecursionConfig",),
-        "FunctionScalingConfig": ("lambda:PutFunctionScalingConfig", "lambda:GetFunctionScalingConfig"),
+        "FunctionScalingConfig": ("lambda:PutFunctionScalingConfig",),  # Get* is in the read handler: granted
         "CapacityProviderConfig": ("lambda:PassCapacityProvider",),
         "RuntimeAlias": ("lambda:AssociateRuntimeAlias",),
         "AutoPublishAlias": ("lambda:PublishVersion",),

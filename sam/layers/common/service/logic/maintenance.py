@@ -9,8 +9,10 @@ A recount also sees writes whose stream records the processor has not applied ye
 window, longer when it lags): overwriting with it would count those writes twice once their records arrive. So
 drift is only repaired when it is still the same after a settle interval (``settle``, a wait long enough for
 the processor to catch up): in-flight writes change the gap or close it, lost updates do not. A repair
-overwrites with the second recount, guarded by the row's version. Not caught: a gap whose in-flight part is
-exactly replaced by new in-flight writes during the wait (the same gap twice); the next quiet run repairs it.
+overwrites with the second recount, guarded by the row's version. Not caught, because the gap looks the same
+twice: writes whose records are still unapplied after the wait (the processor lagging longer than it, e.g.
+retrying a failed batch at 00:00) and in-flight writes exactly replaced by new ones during the wait. Those are
+counted twice until the next run that finds the processor caught up repairs them.
 """
 
 from __future__ import annotations
