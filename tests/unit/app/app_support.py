@@ -29,3 +29,17 @@ def stream_records(client: Any) -> list[dict[str, Any]]:
         record["eventSourceARN"] = arn
         record["dynamodb"].pop("ApproximateCreationDateTime", None)  # datetime from boto3; not needed
     return records
+
+
+def api_error(result: Any, status: int, code: str) -> dict[str, Any]:
+    """The documented error body of an API answer: status, {"error": {"code", "message"}} and nothing else."""
+    assert result.status == status, result.body
+    assert set(result.body) == {"error"}
+    assert result.body["error"]["code"] == code
+    assert isinstance(result.body["error"]["message"], str)
+    return result.body["error"]
+
+
+def table_rows(client: Any) -> list[dict[str, Any]]:
+    """Every row of the test table (to show a refused request stored nothing)."""
+    return client.scan(TableName=TABLE_NAME)["Items"]

@@ -7,23 +7,10 @@ import json
 from typing import Any
 
 import pytest
+from app_support import api_error, table_rows
 
 MISSING_UUID = "0b6c3a1e-5f4d-4e2a-9c8b-7a6f5e4d3c2b"
 MISSING_ULID = "01JD0Y8Z5K3M4N5P6Q7R8S9T0V"
-
-
-def _error(result: Any, status: int, code: str) -> dict[str, Any]:
-    assert result.status == status, result.body
-    assert set(result.body) == {"error"}
-    assert result.body["error"]["code"] == code
-    assert isinstance(result.body["error"]["message"], str)
-    return result.body["error"]
-
-
-def _table_rows(ddb: Any) -> list[dict[str, Any]]:
-    from app_support import TABLE_NAME
-
-    return ddb.scan(TableName=TABLE_NAME)["Items"]
 
 
 @pytest.fixture
@@ -43,8 +30,8 @@ def test_health(call_api: Any) -> None:
 
 
 def test_unknown_route_is_json_404(call_api: Any) -> None:
-    _error(call_api("GET", "/nope"), 404, "route_not_found")
-    _error(call_api("PATCH", "/items"), 404, "route_not_found")
+    api_error(call_api("GET", "/nope"), 404, "route_not_found")
+    api_error(call_api("PATCH", "/items"), 404, "route_not_found")
 
 
 # ---- items ----------------------------------------------------------------------------------------------
@@ -59,7 +46,7 @@ def test_create_item_returns_documented_shape(call_api: Any, ddb: Any) -> None:
     assert item["EntityType"] == "Item"
     assert item["version"] == 1
     assert isinstance(item["CreatedAt"], int)
-    stored = _table_rows(ddb)
+    stored = table_rows(ddb)
     assert [(row["PK"]["S"], row["SK"]["S"]) for row in stored] == [(f"ITEM#{item['ItemId']}", "METADATA")]
 
 
@@ -81,14 +68,14 @@ def test_create_item_returns_documented_shape(call_api: Any, ddb: Any) -> None:
 def test_create_item_rejects_bad_input_and_stores_nothing(  # noqa: PLR0917 (pytest parametrize)
     call_api: Any, ddb: Any, body: Any, raw: str | None, status: int, code: str
 ) -> None:
-    _error(call_api("POST", "/items", body, raw_body=raw), status, code)
-    assert _table_rows(ddb) == []
+    api_error(call_api("POST", "/items", body, raw_body=raw), status, code)
+    assert table_rows(ddb) == []
 
 
 def test_create_item_wrong_content_type_is_415(call_api: Any, ddb: Any) -> None:
     result = call_api("POST", "/items", raw_body="name=x", headers={"Content-Type": "text/csv"})
-    _error(result, 415, "unsupported_media_type")
-    assert _table_rows(ddb) == []
+    api_error(result, 415, "unsupported_media_type")
+    assert table_rows(ddb) == []
 
 
 def test_get_item(call_api: Any, item: dict[str, Any]) -> None:
@@ -99,20 +86,20 @@ def test_get_item(call_api: Any, item: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "ITEM%23x", "..", MISSING_ULID, "a" * 300])
 def test_get_item_rejects_malformed_ids(call_api: Any, bad_id: str) -> None:
-    _error(call_api("GET", f"/items/{bad_id}"), 422, "validation_error")
+    api_error(call_api("GET", f"/items/{bad_id}"), 422, "validation_error")
 
 
 def test_get_item_with_key_separator_is_rejected(call_api: Any, item: dict[str, Any]) -> None:
     # API Gateway hands the decoded path to Lambda: a '#' is outside the router's path-parameter charset,
     # so it never reaches the key builder (which would reject it too, see test_app_domain).
-    _error(call_api("GET", f"/items/{item['ItemId']}#METADATA"), 404, "route_not_found")
-    _error(call_api("GET", f"/items/{item['ItemId']}%23METADATA"), 422, "validation_error")
+    api_error(call_api("GET", f"/items/{item['ItemId']}#METADATA"), 404, "route_not_found")
+    api_error(call_api("GET", f"/items/{item['ItemId']}%23METADATA"), 422, "validation_error")
     # A '/' splits the path into a route that does not exist.
-    _error(call_api("GET", f"/items/{item['ItemId']}/../x"), 404, "route_not_found")
+    api_error(call_api("GET", f"/items/{item['ItemId']}/../x"), 404, "route_not_found")
 
 
 def test_get_unknown_item_is_404(call_api: Any) -> None:
-    _error(call_api("GET", f"/items/{MISSING_UUID}"), 404, "not_found")
+    api_error(call_api("GET", f"/items/{MISSING_UUID}"), 404, "not_found")
 
 
 def test_list_items_newest_first_and_paginates(call_api: Any, ddb: Any) -> None:
@@ -151,7 +138,7 @@ def test_list_items_newest_first_and_paginates(call_api: Any, ddb: Any) -> None:
 
 @pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "101"}, {"limit": "abc"}])
 def test_list_items_bad_limit_is_422(call_api: Any, query: dict[str, str]) -> None:
-    _error(call_api("GET", "/items", query=query), 422, "validation_error")
+    api_error(call_api("GET", "/items", query=query), 422, "validation_error")
 
 
 def _b64(doc: Any) -> str:
@@ -177,7 +164,7 @@ def _b64(doc: Any) -> str:
     ],
 )
 def test_list_items_forged_or_garbled_token_is_400(call_api: Any, item: dict[str, Any], token: str) -> None:
-    _error(call_api("GET", "/items", query={"next_token": token}), 400, "invalid_next_token")
+    api_error(call_api("GET", "/items", query={"next_token": token}), 400, "invalid_next_token")
 
 
 def test_list_items_accepts_a_valid_handmade_token(call_api: Any, item: dict[str, Any]) -> None:
@@ -199,7 +186,7 @@ def test_update_item_bumps_version_and_rejects_stale(call_api: Any, item: dict[s
     assert updated.body["item"]["Name"] == "Renamed"
     assert updated.body["item"]["version"] == 2
     assert updated.body["item"]["Tags"] == ["a", "b"]  # untouched fields survive
-    stale = _error(call_api("PUT", path, {"name": "Again", "version": 1}), 409, "version_conflict")
+    stale = api_error(call_api("PUT", path, {"name": "Again", "version": 1}), 409, "version_conflict")
     assert stale["details"] == {"current_version": 2}
     assert call_api("GET", path).body["Name"] == "Renamed"
 
@@ -208,22 +195,22 @@ def test_update_item_bumps_version_and_rejects_stale(call_api: Any, item: dict[s
     "body", [{"version": 1}, {"name": "x"}, {"name": "x", "version": 0}, {"name": "x", "version": 1, "extra": 1}]
 )
 def test_update_item_invalid_body_is_422(call_api: Any, item: dict[str, Any], body: dict[str, Any]) -> None:
-    _error(call_api("PUT", f"/items/{item['ItemId']}", body), 422, "validation_error")
+    api_error(call_api("PUT", f"/items/{item['ItemId']}", body), 422, "validation_error")
 
 
 def test_update_unknown_item_is_404(call_api: Any) -> None:
-    _error(call_api("PUT", f"/items/{MISSING_UUID}", {"name": "x", "version": 1}), 404, "not_found")
+    api_error(call_api("PUT", f"/items/{MISSING_UUID}", {"name": "x", "version": 1}), 404, "not_found")
 
 
 def test_delete_item(call_api: Any, ddb: Any, item: dict[str, Any]) -> None:
     path = f"/items/{item['ItemId']}"
-    _error(call_api("DELETE", path, query={"version": "7"}), 409, "version_conflict")
+    api_error(call_api("DELETE", path, query={"version": "7"}), 409, "version_conflict")
     result = call_api("DELETE", path, query={"version": "1"})
     assert result.status == 204
     assert result.body is None
-    assert _table_rows(ddb) == []
-    _error(call_api("DELETE", path), 404, "not_found")
-    _error(call_api("GET", path), 404, "not_found")
+    assert table_rows(ddb) == []
+    api_error(call_api("DELETE", path), 404, "not_found")
+    api_error(call_api("GET", path), 404, "not_found")
 
 
 def test_expired_item_is_gone_before_ttl_deletes_it(call_api: Any, ddb: Any) -> None:
@@ -237,9 +224,9 @@ def test_expired_item_is_gone_before_ttl_deletes_it(call_api: Any, ddb: Any) -> 
         UpdateExpression="SET ExpiresAt = :past",
         ExpressionAttributeValues={":past": {"N": "1000"}},
     )
-    _error(call_api("GET", f"/items/{item['ItemId']}"), 404, "not_found")
+    api_error(call_api("GET", f"/items/{item['ItemId']}"), 404, "not_found")
     assert call_api("GET", "/items").body["items"] == []
-    _error(call_api("PUT", f"/items/{item['ItemId']}", {"name": "x", "version": 1}), 404, "not_found")
+    api_error(call_api("PUT", f"/items/{item['ItemId']}", {"name": "x", "version": 1}), 404, "not_found")
 
 
 # ---- users and orders -----------------------------------------------------------------------------------
@@ -254,12 +241,12 @@ def test_create_and_get_user(call_api: Any, user: dict[str, Any]) -> None:
     "body", [{"name": "x"}, {"name": "x", "email": "not-an-email"}, {"name": "", "email": "a@b.co"}]
 )
 def test_create_user_invalid_is_422(call_api: Any, ddb: Any, body: dict[str, Any]) -> None:
-    _error(call_api("POST", "/users", body), 422, "validation_error")
-    assert _table_rows(ddb) == []
+    api_error(call_api("POST", "/users", body), 422, "validation_error")
+    assert table_rows(ddb) == []
 
 
 def test_get_unknown_user_is_404(call_api: Any) -> None:
-    _error(call_api("GET", f"/users/{MISSING_UUID}"), 404, "not_found")
+    api_error(call_api("GET", f"/users/{MISSING_UUID}"), 404, "not_found")
 
 
 def test_create_order_for_existing_user(call_api: Any, ddb: Any, user: dict[str, Any]) -> None:
@@ -279,15 +266,15 @@ def test_create_order_for_existing_user(call_api: Any, ddb: Any, user: dict[str,
 
 
 def test_create_order_for_unknown_user_is_404_and_stores_nothing(call_api: Any, ddb: Any) -> None:
-    _error(call_api("POST", f"/users/{MISSING_UUID}/orders", {"amount": 1}), 404, "not_found")
-    assert _table_rows(ddb) == []
+    api_error(call_api("POST", f"/users/{MISSING_UUID}/orders", {"amount": 1}), 404, "not_found")
+    assert table_rows(ddb) == []
 
 
 @pytest.mark.parametrize(
     "body", [{"amount": 0}, {"amount": "ten"}, {"amount": 1, "currency": "yen"}, {"amount": 1, "note": "n" * 501}]
 )
 def test_create_order_invalid_is_422(call_api: Any, user: dict[str, Any], body: dict[str, Any]) -> None:
-    _error(call_api("POST", f"/users/{user['UserId']}/orders", body), 422, "validation_error")
+    api_error(call_api("POST", f"/users/{user['UserId']}/orders", body), 422, "validation_error")
 
 
 def test_list_user_orders_newest_first_paginated(call_api: Any, user: dict[str, Any]) -> None:
@@ -300,7 +287,7 @@ def test_list_user_orders_newest_first_paginated(call_api: Any, user: dict[str, 
     assert [o["OrderId"] for o in second.body["orders"]] == ids[::-1][2:]
     # Another user's cursor is not accepted for this user.
     other = call_api("POST", "/users", {"name": "Hanako", "email": "h@example.com"}).body["user"]
-    _error(
+    api_error(
         call_api("GET", f"/users/{other['UserId']}/orders", query={"next_token": first.body["next_token"]}),
         400,
         "invalid_next_token",
@@ -308,7 +295,7 @@ def test_list_user_orders_newest_first_paginated(call_api: Any, user: dict[str, 
 
 
 def test_list_orders_of_unknown_user_is_404(call_api: Any) -> None:
-    _error(call_api("GET", f"/users/{MISSING_UUID}/orders"), 404, "not_found")
+    api_error(call_api("GET", f"/users/{MISSING_UUID}/orders"), 404, "not_found")
 
 
 def test_user_without_orders_lists_empty(call_api: Any, user: dict[str, Any]) -> None:
@@ -333,23 +320,23 @@ def test_order_status_update_moves_it_between_status_listings(call_api: Any, use
         order["OrderId"]
     ]
 
-    _error(call_api("PUT", path, {"status": "SHIPPED", "version": 1}), 409, "version_conflict")
-    transition = _error(call_api("PUT", path, {"status": "PENDING", "version": 2}), 409, "invalid_transition")
+    api_error(call_api("PUT", path, {"status": "SHIPPED", "version": 1}), 409, "version_conflict")
+    transition = api_error(call_api("PUT", path, {"status": "PENDING", "version": 2}), 409, "invalid_transition")
     assert transition["details"] == {"allowed": ["CANCELLED", "SHIPPED"]}
 
 
 def test_order_update_errors(call_api: Any, user: dict[str, Any]) -> None:
     base = f"/users/{user['UserId']}/orders"
-    _error(call_api("PUT", f"{base}/{MISSING_ULID}", {"status": "PAID", "version": 1}), 404, "not_found")
-    _error(call_api("GET", f"{base}/{MISSING_ULID}"), 404, "not_found")
-    _error(call_api("PUT", f"{base}/{MISSING_UUID}", {"status": "PAID", "version": 1}), 422, "validation_error")
+    api_error(call_api("PUT", f"{base}/{MISSING_ULID}", {"status": "PAID", "version": 1}), 404, "not_found")
+    api_error(call_api("GET", f"{base}/{MISSING_ULID}"), 404, "not_found")
+    api_error(call_api("PUT", f"{base}/{MISSING_UUID}", {"status": "PAID", "version": 1}), 422, "validation_error")
     order = call_api("POST", base, {"amount": 5}).body["order"]
-    _error(call_api("PUT", f"{base}/{order['OrderId']}", {"status": "LOST", "version": 1}), 422, "validation_error")
+    api_error(call_api("PUT", f"{base}/{order['OrderId']}", {"status": "LOST", "version": 1}), 422, "validation_error")
 
 
 @pytest.mark.parametrize("query", [{}, {"status": "LOST"}, {"status": "PENDING", "limit": "500"}])
 def test_list_orders_by_status_validation(call_api: Any, query: dict[str, str]) -> None:
-    _error(call_api("GET", "/orders", query=query or None), 422, "validation_error")
+    api_error(call_api("GET", "/orders", query=query or None), 422, "validation_error")
 
 
 def test_list_orders_by_status_token_bound_to_status(call_api: Any, user: dict[str, Any]) -> None:
@@ -362,7 +349,7 @@ def test_list_orders_by_status_token_bound_to_status(call_api: Any, user: dict[s
     second = call_api("GET", "/orders", query={"status": "PENDING", "limit": "1", "next_token": token})
     assert second.status == 200
     assert second.body["orders"][0]["OrderId"] != first.body["orders"][0]["OrderId"]
-    _error(call_api("GET", "/orders", query={"status": "PAID", "next_token": token}), 400, "invalid_next_token")
+    api_error(call_api("GET", "/orders", query={"status": "PAID", "next_token": token}), 400, "invalid_next_token")
 
 
 # ---- stats, openapi, failures ---------------------------------------------------------------------------
@@ -407,7 +394,7 @@ def test_unexpected_error_is_500_without_internals(call_api: Any, monkeypatch: p
 
     monkeypatch.setattr(items, "get_item", boom)
     result = call_api("GET", f"/items/{MISSING_UUID}")
-    error = _error(result, 500, "internal_error")
+    error = api_error(result, 500, "internal_error")
     assert "secret" not in json.dumps(error)
 
 
@@ -415,7 +402,7 @@ def test_dynamodb_failure_is_500_json(call_api: Any, ddb: Any) -> None:
     from app_support import TABLE_NAME
 
     ddb.delete_table(TableName=TABLE_NAME)
-    _error(call_api("GET", "/items"), 500, "internal_error")
+    api_error(call_api("GET", "/items"), 500, "internal_error")
 
 
 def _put_item_without_name(ddb: Any) -> None:
@@ -454,7 +441,7 @@ def test_listing_skips_an_unreadable_row_logs_and_counts_it(
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [doc["UnreadableRows"] for doc in printed if "UnreadableRows" in doc] == [[1.0]]
 
-    _error(call_api("GET", f"/items/{MISSING_UUID}"), 500, "internal_error")
+    api_error(call_api("GET", f"/items/{MISSING_UUID}"), 500, "internal_error")
 
 
 def test_api_log_lines_carry_the_api_gateway_request_id_as_correlation_id(

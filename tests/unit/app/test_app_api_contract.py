@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from app_support import api_error, table_rows
 
 # (method, OpenAPI path) -> (a valid JSON body, the success status). Paths are filled in by the `target` fixture.
 BODY_ROUTES: dict[tuple[str, str], tuple[dict[str, Any], int]] = {
@@ -58,20 +59,6 @@ def _body_schemas() -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 def _types(schema: dict[str, Any]) -> set[str]:
     return {variant.get("type", "?") for variant in schema.get("anyOf", [schema])}
-
-
-def _error(result: Any, status: int, code: str) -> dict[str, Any]:
-    assert result.status == status, result.body
-    assert set(result.body) == {"error"}
-    assert result.body["error"]["code"] == code
-    assert isinstance(result.body["error"]["message"], str)
-    return result.body["error"]
-
-
-def _rows(ddb: Any) -> list[dict[str, Any]]:
-    from app_support import TABLE_NAME
-
-    return ddb.scan(TableName=TABLE_NAME)["Items"]
 
 
 @pytest.fixture
@@ -155,10 +142,10 @@ def test_non_json_body_is_415_and_changes_nothing(  # noqa: PLR0917 (pytest para
 ) -> None:
     method, template = route
     body, _ = BODY_ROUTES[route]
-    before = _rows(ddb)
-    error = _error(send(method, target(template), encode(body), content_type), 415, "unsupported_media_type")
+    before = table_rows(ddb)
+    error = api_error(send(method, target(template), encode(body), content_type), 415, "unsupported_media_type")
     assert error["message"] == "send application/json"
-    assert _rows(ddb) == before
+    assert table_rows(ddb) == before
 
 
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=ROUTE_IDS)
@@ -180,9 +167,9 @@ def test_non_json_body_that_fails_validation_is_415_not_4xx(  # noqa: PLR0917 (p
 ) -> None:
     # Before the fix Powertools parsed these into the model: 422/400 for most, a 500 for the multipart one
     # without boundary (a bare ValueError). The media type is the client's first mistake: 415.
-    before = _rows(ddb)
-    _error(send(route[0], target(route[1]), raw, content_type), 415, "unsupported_media_type")
-    assert _rows(ddb) == before
+    before = table_rows(ddb)
+    api_error(send(route[0], target(route[1]), raw, content_type), 415, "unsupported_media_type")
+    assert table_rows(ddb) == before
 
 
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=ROUTE_IDS)
@@ -226,11 +213,11 @@ def test_binary_non_json_body_is_415_never_500(  # noqa: PLR0917 (pytest paramet
     send: Any, target: Any, ddb: Any, route: tuple[str, str], raw: str, content_type: str
 ) -> None:
     # As API Gateway delivers a body of a Binary Media Type (isBase64Encoded), and a raw one with non-latin-1 text.
-    before = _rows(ddb)
+    before = table_rows(ddb)
     base64_encoded = "\u65e5" not in raw
     result = send(route[0], target(route[1]), raw, content_type, isBase64Encoded=base64_encoded)
-    _error(result, 415, "unsupported_media_type")
-    assert _rows(ddb) == before
+    api_error(result, 415, "unsupported_media_type")
+    assert table_rows(ddb) == before
 
 
 @pytest.mark.parametrize(
@@ -247,7 +234,7 @@ def test_routes_without_a_body_model_ignore_a_non_json_body(send: Any, target: A
     assert send("GET", "/items", "name=x", "application/x-www-form-urlencoded").status == 200
     assert send("GET", target("/items/{item_id}"), "x", "text/plain").status == 200
     assert send("DELETE", target("/items/{item_id}"), "x", None).status == 204
-    _error(send("POST", "/nope", "name=x", "application/x-www-form-urlencoded"), 404, "route_not_found")
+    api_error(send("POST", "/nope", "name=x", "application/x-www-form-urlencoded"), 404, "route_not_found")
 
 
 @pytest.mark.parametrize(
@@ -278,12 +265,12 @@ def test_integer_body_fields_reject_loose_types(  # noqa: PLR0917 (pytest parame
 ) -> None:
     body, _ = BODY_ROUTES[(method, template)]
     valid = body.get(field, 100)
-    before = _rows(ddb)
+    before = table_rows(ddb)
     result = call_api(method, target(template), {**body, field: loose(valid)})
-    error = _error(result, 422, "validation_error")
+    error = api_error(result, 422, "validation_error")
     assert [problem["loc"][-1] for problem in error["details"]] == [field]
     assert set(error["details"][0]) == {"loc", "type", "msg"}
-    assert _rows(ddb) == before
+    assert table_rows(ddb) == before
 
 
 @pytest.mark.parametrize(("method", "template", "field"), INTEGER_FIELDS, ids=[" ".join(f) for f in INTEGER_FIELDS])
@@ -303,9 +290,9 @@ def test_strict_integers_keep_enums_lists_and_optionals_from_json(call_api: Any,
     shipped = call_api("PUT", order, {"status": "PAID", "version": 1})
     assert shipped.status == 200, shipped.body
     assert shipped.body["order"]["Status"] == "PAID"
-    _error(call_api("PUT", order, {"status": "paid", "version": 2}), 422, "validation_error")
+    api_error(call_api("PUT", order, {"status": "paid", "version": 2}), 422, "validation_error")
     big = call_api("PUT", target("/items/{item_id}"), {"tags": [], "version": 2**53})
-    _error(big, 409, "version_conflict")  # the largest allowed version validates and reaches the store
+    api_error(big, 409, "version_conflict")  # the largest allowed version validates and reaches the store
 
 
 def test_integer_fields_stay_integers_in_the_openapi_document(app_env: None) -> None:
