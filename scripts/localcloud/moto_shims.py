@@ -3,8 +3,8 @@
 Run as ``python -m localcloud.moto_shims --host 127.0.0.1 --port PORT`` (this is what
 :func:`localcloud.emulator.start` launches): it applies every shim in :data:`SHIMS`, freezes the startup heap
 (:func:`freeze_startup_heap`), then hands over to ``moto.server.main``. Each shim is small and names the moto
-gap it closes: behaviour gaps (stream-ARN resource policies, in-place transaction rollback, the EC2 error for an
-unknown security group rule id) are tested in
+gap it closes: behaviour gaps (stream-ARN resource policies, in-place transaction rollback, atomic writes, the EC2
+error for an unknown security group rule id) are tested in
 ``tests/unit/test_moto_shims.py``; speed gaps (GetRecords serialisation, expression re-parsing, quadratic item
 sizing, the per-request package listing, DynamoDB request parsing) in ``tests/unit/test_moto_speed_shims.py``
 against moto's own answers.
@@ -151,6 +151,36 @@ def patch_transaction_rollback_in_place() -> None:
     for name in ("add", "get"):  # appends and reads wait for a transaction in flight, which may yet be undone
         setattr(StreamShard, name, locked(getattr(StreamShard, name)))
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+_WRITE_ACTIONS = ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items")
+
+
+def patch_serialised_writes() -> None:
+    """Serve DynamoDB writes one at a time: each is atomic with respect to every other write (moto 5.2.x gap).
+
+    DynamoDB applies a conditional write atomically per item; moto's server runs each request on its own thread
+    with no lock, so two ``UpdateItem``s conditioned on ``#v = :expected`` can both pass the check and both write
+    (a lost update the caller was told succeeded; seen in CI through the API's optimistic locking). The shim runs
+    the five write handlers (PutItem, UpdateItem, DeleteItem, BatchWriteItem, TransactWriteItems: the condition
+    check, the write, the stream record and the ALL_OLD/UPDATED_* read) under :data:`_tx_lock`, the transaction
+    shim's re-entrant lock. One lock for all tables: a batch or transaction spans tables with no lock ordering to
+    get wrong, and moto's Python work is serialised by the GIL anyway. Reads (GetItem, Query, Scan) do not wait.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    for name in _WRITE_ACTIONS:
+        original = DynamoHandler.__dict__[name]
+        if getattr(original, "_serialised_shim", False):  # idempotent: patching twice must not nest
+            continue
+
+        def serialised(self: DynamoHandler, _original: Any = original) -> Any:
+            with _tx_lock:
+                return _original(self)
+
+        functools.update_wrapper(serialised, original)
+        serialised._serialised_shim = True  # type: ignore[attr-defined]
+        setattr(DynamoHandler, name, serialised)
 
 
 def patch_stream_get_records_json() -> None:
@@ -479,6 +509,7 @@ def patch_flow_log_destination_arn() -> None:
 SHIMS: tuple[Callable[[], None], ...] = (
     patch_stream_resource_policy,
     patch_transaction_rollback_in_place,
+    patch_serialised_writes,
     patch_security_group_rule_id_not_found,
     patch_flow_log_destination_arn,
     patch_stream_get_records_json,
