@@ -41,6 +41,7 @@ from localcloud.state import (
     stop_process_group,
 )
 
+from deploylib import tfdiag
 from deploylib.cli import Layout, Options
 from deploylib.errors import DeployError
 from deploylib.overrides import build_overrides, complete_parameters, sam_parameters_from_outputs
@@ -209,10 +210,15 @@ def _apply_terraform(state: LocalState, endpoint_url: str, fresh: bool, runner: 
     variables = [tfw.var_file("local"), "-var", f"lambda_architecture={host_architecture()}"]
     if not tfstate.exists() and not opts.plan_only:
         runner.say("    no state yet: applying directly")
-        _tf(runner, ["apply", "-input=false", "-auto-approve", *variables], workdir)
+        _tf(runner, ["apply", "-input=false", "-auto-approve", "-json", *variables], workdir)
         return
+    # -json so that a failure carries the provider's whole diagnostic (see tfdiag); --plan shows the human form.
+    machine = [] if opts.plan_only else ["-json"]
     result = _tf(
-        runner, ["plan", "-input=false", "-detailed-exitcode", f"-out={PLAN_FILE}", *variables], workdir, ok=(0, 2)
+        runner,
+        ["plan", "-input=false", "-detailed-exitcode", f"-out={PLAN_FILE}", *machine, *variables],
+        workdir,
+        ok=(0, 2),
     )
     if opts.plan_only:
         runner.say(result.stdout[-4000:])
@@ -220,7 +226,7 @@ def _apply_terraform(state: LocalState, endpoint_url: str, fresh: bool, runner: 
     if result.returncode == 0:
         runner.say("    no changes: nothing to apply")
         return
-    _tf(runner, ["apply", "-input=false", PLAN_FILE], workdir)
+    _tf(runner, ["apply", "-input=false", "-json", PLAN_FILE], workdir)
 
 
 def _tf(
@@ -229,9 +235,8 @@ def _tf(
     runner.say(f"    $ terraform {' '.join(args)}")
     result = tfw.run(args, workdir, check=False)
     if result.returncode not in ok:
-        lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
-        error = next((line for line in lines if "Error" in line), lines[-1] if lines else "")
-        raise DeployError(f"terraform {args[0]} failed: {error.strip()} (workspace {workdir})")
+        error = tfdiag.error_text(result.stdout or "", result.stderr or "")
+        raise DeployError(f"terraform {args[0]} failed: {error} (workspace {workdir})")
     return result
 
 

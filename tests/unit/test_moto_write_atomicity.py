@@ -19,8 +19,8 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from localcloud import emulator, moto_shims
-from moto.server import ThreadedMotoServer
+from localcloud import moto_shims
+from moto_support import create_streamed_table, threaded_moto_server
 
 WRITERS = 50
 ROUNDS = 4
@@ -29,33 +29,27 @@ TABLE = "data"
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    moto_shims.apply_all()
-    port = emulator.free_port()
-    server = ThreadedMotoServer(ip_address=emulator.HOST, port=port, verbose=False)
-    server.start()
     interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads often, so a race that can happen does within a few rounds
-    try:
-        dynamodb = boto3.client(
-            "dynamodb",
-            endpoint_url=f"http://{emulator.HOST}:{port}",
-            region_name="ap-northeast-1",
-            aws_access_key_id="t",
-            aws_secret_access_key="t",
-            # No retries: a retried accepted write would come back as ConditionalCheckFailed and hide a loss.
-            config=Config(max_pool_connections=WRITERS + 4, retries={"max_attempts": 1, "mode": "standard"}),
-        )
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
-        yield dynamodb
-    finally:
-        sys.setswitchinterval(interval)
-        server.stop()
+    with threaded_moto_server() as endpoint_url:
+        sys.setswitchinterval(1e-6)  # switch threads often, so a race that can happen does within a few rounds
+        try:
+            yield _client(endpoint_url)
+        finally:
+            sys.setswitchinterval(interval)
+
+
+def _client(endpoint_url: str) -> Any:
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name="ap-northeast-1",
+        aws_access_key_id="t",
+        aws_secret_access_key="t",
+        # No retries: a retried accepted write would come back as ConditionalCheckFailed and hide a loss.
+        config=Config(max_pool_connections=WRITERS + 4, retries={"max_attempts": 1, "mode": "standard"}),
+    )
+    create_streamed_table(dynamodb, TABLE)
+    return dynamodb
 
 
 def _race(write: Callable[[str], None]) -> tuple[list[str], list[str]]:
