@@ -833,8 +833,8 @@ resource "aws_iam_role_policy" "infra_deployer_services" {
 
 # A pull request's plan runs that pull request's own code (its workflow, scripts/deploy.sh, this module), so it
 # must never hold infra-deployer: anyone with write access could open one. This role trusts only pull request
-# jobs of this repository that run in no GitHub environment (local.github_oidc_subjects); it can read, take this
-# environment's state lock, and nothing else.
+# jobs of this repository that run in no GitHub environment (local.github_oidc_subjects); it can read
+# configuration, and nothing else (no write at all, not even the state lock: its plans run with -lock=false).
 resource "aws_iam_role" "infra_planner" {
   name                 = local.infra_planner_name
   description          = "GitHub Actions: read-only terraform plan of the ${local.prefix} infra layer for pull requests"
@@ -934,22 +934,13 @@ data "aws_iam_policy_document" "infra_planner" {
     resources = ["*"]
   }
 
-  # terraform plan takes the state lock: use_lockfile creates "<state key>.tflock" next to the state object of
-  # backends/<env>.s3.tfbackend (a conditional PutObject) and deletes it when done. Only this environment's
-  # lock object; the state object itself is only read (ReadOnlyAccess), never written by a plan.
-  dynamic "statement" {
-    for_each = var.terraform_state_bucket == null ? [] : [var.terraform_state_bucket]
-    content {
-      sid       = "OwnStateLockObject"
-      effect    = "Allow"
-      actions   = ["s3:DeleteObject", "s3:PutObject"]
-      resources = ["arn:${local.partition}:s3:::${statement.value}/${local.terraform_state_key}.tflock"]
-    }
-  }
+  # No Allow here, not even on the state lock object "<state key>.tflock": ci.yml's plans run
+  # `deploy.sh <env> --plan`, which plans with -lock=false (scripts/deploylib/cli.py). A pull request's code can
+  # therefore neither hold nor delete a deploy's lock, and a cancelled plan leaves no lock behind.
 }
 
 resource "aws_iam_role_policy" "infra_planner" {
-  name   = "no-data-reads-own-state-lock"
+  name   = "no-data-reads"
   role   = aws_iam_role.infra_planner.id
   policy = data.aws_iam_policy_document.infra_planner.json
 }

@@ -188,13 +188,19 @@ def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
         with runner.stage("init", f"terraform init ({env} backend)"):
             runner.run([*tf, "init", "-input=false", "-reconfigure", f"-backend-config=backends/{env}.s3.tfbackend"])
     if not opts.sam_only:
+        # --plan never applies: it writes no state, so it takes no state lock (-lock=false). A plan cancelled
+        # mid-run (ci.yml cancels superseded PR runs; GitHub signals only the step's shell) then cannot leave
+        # <key>.tflock behind, and the read-only planner needs no write on the lock object. Applying the saved file
+        # later is safe: apply takes the lock and refuses a plan whose state snapshot is no longer the latest
+        # ("Saved plan is stale"). A full deploy plans under the lock it then applies with.
+        lock = "-lock=false" if opts.plan_only else "-lock-timeout=10m"
         with runner.stage("plan", f"terraform plan -> terraform/{plan_file}"):
             runner.run(
                 [
                     *tf,
                     "plan",
                     "-input=false",
-                    "-lock-timeout=10m",
+                    lock,
                     f"-var-file=environments/{env}.tfvars",
                     f"-out={plan_file}",
                 ]

@@ -1,6 +1,12 @@
 # Staging: production-like data protection, single NAT gateway for outbound tests, moderate retention.
 environment       = "staging"
 github_repository = "tfsam-org/tfsam"
+# The infra-deployer trusts GitHub environment staging-infra (infra team), the app-deployer staging: never one
+# environment for both, or code running in an app job (any branch, for dev) could assume the infra role.
+github_environments = {
+  infra = "staging-infra"
+  app   = "staging"
+}
 
 vpc_cidr           = "10.1.0.0/16"
 az_count           = 2

@@ -102,12 +102,13 @@ def test_data_protection_and_retention_follow_tfvars(plans: dict[str, dict[str, 
         assert variables["log_level"]["value"] == tfvars["log_level"]
 
 
-def test_prod_infra_role_trusts_its_own_github_environment(plans: dict[str, dict[str, Any]]) -> None:
+def test_infra_roles_trust_their_own_github_environment(plans: dict[str, dict[str, Any]]) -> None:
     # Trust policies are rendered at plan time only when the OIDC provider ARN is known; here it is not, so
-    # check the inputs that decide it instead: prod separates infra and app environments.
-    assert load_tfvars("prod")["github_environments"] == {"infra": "prod-infra", "app": "prod"}
-    assert plans["prod"]["variables"]["github_environments"]["value"] == {"infra": "prod-infra", "app": "prod"}
-    assert plans["dev"]["variables"]["github_environments"]["value"] is None
+    # check the inputs that decide it instead: every environment separates infra (<env>-infra) and app (<env>).
+    for env in ("dev", "staging", "prod"):
+        want = {"infra": f"{env}-infra", "app": env}
+        assert load_tfvars(env)["github_environments"] == want, env
+        assert plans[env]["variables"]["github_environments"]["value"] == want, env
 
 
 def test_every_ci_role_trusts_the_subject_prefix_github_issues(tmp_path_factory: pytest.TempPathFactory) -> None:

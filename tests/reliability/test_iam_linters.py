@@ -14,7 +14,7 @@ from iamcheck.rendered import RoleDocuments
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("localcloud-reliability")]
 
-PLANNER_POLICY = ("infra-planner", "no-data-reads-own-state-lock")
+PLANNER_POLICY = ("infra-planner", "no-data-reads")
 
 # (role suffix pattern, policy name, tool, category, subject pattern) -> reason
 ALLOWED: dict[tuple[str, str, str, str, str], str] = {
@@ -62,7 +62,7 @@ ALLOWED: dict[tuple[str, str, str, str, str], str] = {
     ("vpc-flow-logs", "write-flow-logs", "parliament", "RESOURCE_MISMATCH", "*'action': 'logs:DescribeLogGroups'*"): (
         "the same: the flow logs service role's DescribeLogGroups on arn:…:log-group:* of the account/region"
     ),
-    # infra-planner's inline policy is Deny statements (data reads ReadOnlyAccess grants) plus its lock object. Its
+    # infra-planner's inline policy is Deny statements only (data reads ReadOnlyAccess grants; no lock object). Its
     # "*" resources are denies, which parliament and cloudsplaining rightly do not flag; parliament's action list
     # (1.6.4) only predates three of the denied reads, each of which ReadOnlyAccess grants today (moto's copy:
     # test_iam_policies.py pins it) and botocore/policy_sentry know.

@@ -484,15 +484,15 @@ def planner_data_reads(a: Arns) -> list[Case]:
 
 
 def planner_rows(a: Arns) -> tuple[list[Case], list[Case]]:
-    """The planner's inline policy (rendered with a state bucket): its own lock object only, and no data reads."""
+    """The planner's inline policy (rendered with a state bucket): no write at all, not even the state lock (its plans
+    run with -lock=false), and no data reads."""
     lock = f"{STATE_OBJECT}.tflock"
     other_env_state = STATE_OBJECT.replace("/local/", "/prod/")
-    allow = [
-        Case("take the state lock", "s3:PutObject", lock),
-        Case("release the state lock", "s3:DeleteObject", lock),
-    ]
+    allow: list[Case] = []
     deny = [
         *planner_data_reads(a),
+        Case("take its own env's state lock", "s3:PutObject", lock),
+        Case("delete its own env's state lock (a deploy's)", "s3:DeleteObject", lock),
         Case("another env's lock", "s3:PutObject", f"{other_env_state}.tflock"),
         Case("break another env's lock", "s3:DeleteObject", f"{other_env_state}.tflock"),
         Case("another env's state", "s3:PutObject", other_env_state),
@@ -552,7 +552,7 @@ def planner_with_state_bucket(local_cloud: LocalCloud, tmp_path_factory: pytest.
 def judged_roles(
     rendered_roles: dict[str, RoleDocuments], planner_with_state_bucket: RoleDocuments
 ) -> dict[str, RoleDocuments]:
-    """The applied roles, with infra-planner as rendered for a real environment (with its lock statement)."""
+    """The applied roles, with infra-planner as rendered for a real environment (with terraform_state_bucket)."""
     return {**rendered_roles, PLANNER: planner_with_state_bucket}
 
 
@@ -705,7 +705,7 @@ def test_infra_planner_denies_data_reads_explicitly(
     assert not not_denied, "data reads the planner's inline policy does not deny explicitly:\n" + "\n".join(not_denied)
 
 
-def test_infra_planner_writes_only_its_state_lock(
+def test_infra_planner_allows_nothing_inline_not_even_the_state_lock(
     rendered_roles: dict[str, RoleDocuments], planner_with_state_bucket: RoleDocuments
 ) -> None:
     def allow_statements(role: RoleDocuments) -> list[dict[str, Any]]:
@@ -716,13 +716,13 @@ def test_infra_planner_writes_only_its_state_lock(
             if st["Effect"] == "Allow"
         ]
 
-    # Without terraform_state_bucket (local.tfvars) the inline policy only denies; with it, one Allow: the lock.
+    # Its plans run with -lock=false (deploy.sh --plan), so with or without terraform_state_bucket the inline policy
+    # only denies: a pull request's code can neither hold nor delete a deploy's lock "<state key>.tflock".
     assert allow_statements(rendered_roles[PLANNER]) == []
-    (lock,) = allow_statements(planner_with_state_bucket)
-    assert sorted(lock["Action"]) == ["s3:DeleteObject", "s3:PutObject"]
-    assert lock["Resource"] == f"{STATE_OBJECT}.tflock"
+    assert allow_statements(planner_with_state_bucket) == []
+    assert set(planner_with_state_bucket.inline) == {"no-data-reads"}
     # The key is the one every committed backend uses: <project>/<env>/terraform.tfstate, and use_lockfile locks it
-    # with "<key>.tflock" (locals.tf terraform_state_key).
+    # with "<key>.tflock" (the object the deny rows of planner_rows and test_infra_planner_with_read_only_access name).
     for backend in sorted((tooling.TERRAFORM_DIR / "backends").glob("*.s3.tfbackend")):
         env = backend.name.removesuffix(".s3.tfbackend")
         key = re.search(r'^key\s*=\s*"([^"]+)"', backend.read_text(), re.M)
@@ -775,16 +775,13 @@ def test_infra_planner_with_read_only_access(planner_with_state_bucket: RoleDocu
     for case in planner_data_reads(arns):
         assert alone.evaluate(case.request()).allowed is (not case.action.startswith("secretsmanager:")), case
         assert both.evaluate(case.request()).decision is Decision.EXPLICIT_DENY, case
-    # ... while what `deploy.sh <env> --plan` does stays allowed: init and state, refresh, the lock.
+    # ... while what `deploy.sh <env> --plan` does stays allowed: init and state, refresh (no lock: -lock=false).
     key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234"
     group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{PREFIX}-api"
     plan_calls = [
         Case("identity", "sts:GetCallerIdentity", "*"),
         Case("list the state bucket", "s3:ListBucket", f"arn:aws:s3:::{STATE_BUCKET}"),
         Case("read the state", "s3:GetObject", STATE_OBJECT),
-        Case("read the lock", "s3:GetObject", f"{STATE_OBJECT}.tflock"),
-        Case("take the lock", "s3:PutObject", f"{STATE_OBJECT}.tflock"),
-        Case("release the lock", "s3:DeleteObject", f"{STATE_OBJECT}.tflock"),
         Case("availability zones", "ec2:DescribeAvailabilityZones", "*"),
         Case("VPC", "ec2:DescribeVpcs", "*"),
         Case("table", "dynamodb:DescribeTable", arns.table),
@@ -813,6 +810,8 @@ def test_infra_planner_with_read_only_access(planner_with_state_bucket: RoleDocu
     assert not refused, "a plan would fail with AccessDenied:\n" + "\n".join(refused)
     writes = [
         Case("overwrite the state", "s3:PutObject", STATE_OBJECT),
+        Case("take the state lock", "s3:PutObject", f"{STATE_OBJECT}.tflock"),
+        Case("delete a deploy's state lock", "s3:DeleteObject", f"{STATE_OBJECT}.tflock"),
         Case("rewrite its own policy", "iam:PutRolePolicy", arns.role("infra_planner")),
         Case("attach admin to itself", "iam:AttachRolePolicy", arns.role("infra_planner")),
         Case("assume the deployer", "sts:AssumeRole", arns.role("infra_deployer")),

