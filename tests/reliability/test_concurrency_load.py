@@ -15,6 +15,7 @@ from conftest import LocalCloud
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("localcloud-reliability")]
 
 WRITERS = 20  # Tags holds at most 20 entries, one per writer
+RACERS, ROUNDS = 50, 4  # conditional writers released together on one item, and how many times
 LOAD_REQUESTS, LOAD_CONCURRENCY = 2000, 8
 
 
@@ -24,27 +25,39 @@ def _create(api: str, name: str) -> dict[str, Any]:
     return dict(response.json()["item"])
 
 
-def test_simultaneous_updates_from_one_version_exactly_one_wins(local_cloud: LocalCloud) -> None:
-    api = local_cloud.api_url
-    item = _create(api, "race")
-    barrier = threading.Barrier(WRITERS + 4)
+def _race_round(api: str, item_id: str, version: int, label: str) -> list[tuple[int, int, dict[str, Any]]]:
+    """RACERS writers released together, each PUTting name `<label>-w<i>` from ``version``: (i, status, body)."""
+    barrier = threading.Barrier(RACERS)
 
     def write(i: int) -> tuple[int, int, dict[str, Any]]:
         session = requests.Session()
-        barrier.wait()
-        r = session.put(
-            f"{api}/items/{item['ItemId']}", json={"name": f"w{i}", "version": item["version"]}, timeout=120
-        )
+        barrier.wait(timeout=60)
+        r = session.put(f"{api}/items/{item_id}", json={"name": f"{label}-w{i}", "version": version}, timeout=120)
         return i, r.status_code, r.json() if r.content else {}
 
-    with concurrent.futures.ThreadPoolExecutor(WRITERS + 4) as pool:
-        results = list(pool.map(write, range(WRITERS + 4)))
-    winners = [(i, body) for i, status, body in results if status == 200]
-    losers = [(i, status, body) for i, status, body in results if status != 200]
-    assert len(winners) == 1, results
-    assert all(status == 409 and body["error"]["code"] == "version_conflict" for _, status, body in losers), losers
-    final = requests.get(f"{api}/items/{item['ItemId']}", timeout=60).json()
-    assert final["Name"] == f"w{winners[0][0]}" and final["version"] == item["version"] + 1
+    with concurrent.futures.ThreadPoolExecutor(RACERS) as pool:
+        return list(pool.map(write, range(RACERS)))
+
+
+def test_simultaneous_updates_from_one_version_exactly_one_wins(local_cloud: LocalCloud) -> None:
+    """RACERS writers PUT from the same version, ROUNDS times: each round exactly one gets 200 and its write is
+    the item afterwards; every other writer gets 409 version_conflict (the emulator's writes are atomic)."""
+    api = local_cloud.api_url
+    item = _create(api, "race")
+    version = item["version"]
+    rejected = 0
+    for round_ in range(ROUNDS):
+        results = _race_round(api, item["ItemId"], version, f"r{round_}")
+        winners = [i for i, status, _ in results if status == 200]
+        losers = [(i, status, body) for i, status, body in results if status != 200]
+        assert len(winners) == 1, f"round {round_}: {len(winners)} writers were told they won"
+        assert all(status == 409 and body["error"]["code"] == "version_conflict" for _, status, body in losers), losers
+        final = requests.get(f"{api}/items/{item['ItemId']}", timeout=60).json()
+        assert final["Name"] == f"r{round_}-w{winners[0]}", "the accepted write is not the item"
+        assert final["version"] == version + 1
+        version = final["version"]
+        rejected += len(losers)
+    print(f"\nrace: {RACERS} writers x {ROUNDS} rounds, {ROUNDS} accepted, {rejected} rejected with 409, lost 0")
 
 
 def test_retrying_writers_lose_no_update(local_cloud: LocalCloud) -> None:
