@@ -256,6 +256,10 @@ resource "aws_iam_role_policy" "scheduled" {
 # API Gateway account-level CloudWatch role (needed before any stage can write access logs)
 # ---------------------------------------------------------------------------------------------------------
 
+# AWS's documented trust for this role, exactly: apigateway.amazonaws.com and no condition (API Gateway guide,
+# "Permissions for CloudWatch logging"; the AWS::ApiGateway::Account example). AWS does not document that API
+# Gateway sends aws:SourceAccount when it assumes this role; if it does not, a SourceAccount condition makes
+# aws_api_gateway_account, and so the first apply, fail. docs/ci-cd.md ("AWS behaviour relied on") cites the pages.
 data "aws_iam_policy_document" "apigw_trust" {
   statement {
     effect  = "Allow"
@@ -264,12 +268,6 @@ data "aws_iam_policy_document" "apigw_trust" {
     principals {
       type        = "Service"
       identifiers = ["apigateway.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }

@@ -621,6 +621,23 @@ def test_flow_logs_role_trusts_only_this_accounts_flow_logs(rendered_roles: dict
     assert not may("delivery.logs.amazonaws.com")
 
 
+def test_api_gateway_logging_role_has_awss_documented_trust(rendered_roles: dict[str, RoleDocuments]) -> None:
+    """AWS's setup for this role trusts apigateway.amazonaws.com with no condition (API Gateway guide, "Permissions
+    for CloudWatch logging"); a condition on a key API Gateway may not send (aws:SourceAccount) would make
+    aws_api_gateway_account fail on the first apply."""
+    trust = rendered_roles[f"{PREFIX}-apigw-cloudwatch"].trust
+    statements = [trust["Statement"]] if isinstance(trust["Statement"], dict) else trust["Statement"]
+    assert [{k: v for k, v in st.items() if k != "Sid"} for st in statements] == [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "apigateway.amazonaws.com"}}
+    ]
+    policies = PolicySet({"trust": trust})
+    gateway = {"Service": "apigateway.amazonaws.com"}
+    # API Gateway assuming the role with no request context at all is enough.
+    assert policies.evaluate(Request("sts:AssumeRole", "*", {}, gateway)).allowed
+    assert not policies.evaluate(Request("sts:AssumeRole", "*", {}, {"Service": "lambda.amazonaws.com"})).allowed
+    assert not policies.evaluate(Request("sts:AssumeRole", "*", {}, {"AWS": f"arn:aws:iam::{ACCOUNT}:root"})).allowed
+
+
 @pytest.mark.parametrize(("role", "github_env"), [("app-deployer", "local"), ("infra-deployer", "local")])
 def test_ci_roles_trust_only_this_repo_environment(
     rendered_roles: dict[str, RoleDocuments], role: str, github_env: str
