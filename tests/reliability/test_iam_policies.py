@@ -261,6 +261,9 @@ def app_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
     allow = [
         Case("change set on the app stack", "cloudformation:CreateChangeSet", stack),
         Case("execute change set", "cloudformation:ExecuteChangeSet", stack),
+        # deploy.sh (deploylib/stack_state.py) and sam deploy --on-failure DELETE clear a failed first create.
+        Case("read its stack's state", "cloudformation:DescribeStacks", stack),
+        Case("delete its stack left in ROLLBACK_COMPLETE", "cloudformation:DeleteStack", stack),
         Case(
             "SAM transform",
             "cloudformation:CreateChangeSet",
