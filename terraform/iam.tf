@@ -256,6 +256,10 @@ resource "aws_iam_role_policy" "scheduled" {
 # API Gateway account-level CloudWatch role (needed before any stage can write access logs)
 # ---------------------------------------------------------------------------------------------------------
 
+# AWS's documented trust for this role, exactly: apigateway.amazonaws.com and no condition (API Gateway guide,
+# "Permissions for CloudWatch logging"; the AWS::ApiGateway::Account example). AWS does not document that API
+# Gateway sends aws:SourceAccount when it assumes this role; if it does not, a SourceAccount condition makes
+# aws_api_gateway_account, and so the first apply, fail. docs/ci-cd.md ("AWS behaviour relied on") cites the pages.
 data "aws_iam_policy_document" "apigw_trust" {
   statement {
     effect  = "Allow"
@@ -264,12 +268,6 @@ data "aws_iam_policy_document" "apigw_trust" {
     principals {
       type        = "Service"
       identifiers = ["apigateway.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }
@@ -687,6 +685,30 @@ data "aws_iam_policy_document" "infra_deployer_services" {
     resources = [aws_s3_bucket.artifacts.arn]
   }
 
+  # force_destroy (storage.tf, dev/staging) empties the versioned bucket before DeleteBucket: ListObjectVersions is
+  # authorised as s3:ListBucketVersions on the bucket, and deleting each version as s3:DeleteObject and
+  # s3:DeleteObjectVersion on its objects (S3 API reference, ListObjectVersions and DeleteObjects). This bucket's
+  # objects only, and none at all where the bucket is kept (prod), so a prod apply can never delete artifacts.
+  dynamic "statement" {
+    for_each = local.artifact_force_destroy ? [aws_s3_bucket.artifacts.arn] : []
+    content {
+      sid       = "EmptyArtifactBucketOnDestroy"
+      effect    = "Allow"
+      actions   = ["s3:ListBucketVersions"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.artifact_force_destroy ? [aws_s3_bucket.artifacts.arn] : []
+    content {
+      sid       = "DeleteArtifactVersionsOnDestroy"
+      effect    = "Allow"
+      actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+      resources = ["${statement.value}/*"]
+    }
+  }
+
   statement {
     sid    = "LogGroups"
     effect = "Allow"
@@ -734,11 +756,14 @@ data "aws_iam_policy_document" "infra_deployer_services" {
     resources = ["arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.prefix}-*"]
   }
 
+  # KMS. The key itself is administered through its key policy (monitoring.tf, observability_key), not through
+  # tag conditions here: tag-based authorisation can lag a new key's tags by up to five minutes, so the provider's
+  # DescribeKey/EnableKeyRotation right after CreateKey would be denied (KMS guide, "ABAC for AWS KMS").
   statement {
     sid    = "CreateTaggedKeyNoResourceLevel"
     effect = "Allow"
-    # kms:CreateKey has no resource ARN before the key exists ("*" is its only resource); the request must
-    # carry this environment's tag (the provider's default_tags), which the next statement relies on.
+    # kms:CreateKey has no resource ARN before the key exists ("*" is its only resource); the request must carry
+    # this environment's default_tags and no other tag key.
     actions   = ["kms:CreateKey"]
     resources = ["*"]
 
@@ -747,28 +772,46 @@ data "aws_iam_policy_document" "infra_deployer_services" {
       variable = "aws:RequestTag/environment"
       values   = [var.environment]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/project"
+      values   = [var.project_name]
+    }
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = keys(local.default_tags)
+    }
   }
 
+  # CreateKey with tags is also authorised as kms:TagResource, which must be granted in an IAM policy covering
+  # every key of the account and region (the new key has no ARN or key policy yet; KMS guide, "Controlling
+  # access to tags"). Same tag conditions as CreateKey: it can only ever write this environment's values of
+  # these keys, and no statement here grants anything on the strength of a tag.
   statement {
-    sid    = "OwnTaggedKeys"
-    effect = "Allow"
-    actions = [
-      "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy",
-      "kms:GetKeyRotationStatus", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion",
-      "kms:TagResource", "kms:UntagResource",
-    ]
+    sid       = "TagOnCreateKeysOfRegion"
+    effect    = "Allow"
+    actions   = ["kms:TagResource"]
     resources = ["arn:${local.partition}:kms:${local.region}:${local.account_id}:key/*"]
 
     condition {
       test     = "StringEquals"
-      variable = "aws:ResourceTag/environment"
+      variable = "aws:RequestTag/environment"
       values   = [var.environment]
     }
 
     condition {
       test     = "StringEquals"
-      variable = "aws:ResourceTag/project"
+      variable = "aws:RequestTag/project"
       values   = [var.project_name]
+    }
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = keys(local.default_tags)
     }
   }
 

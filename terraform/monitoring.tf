@@ -6,7 +6,7 @@
 # cloudwatch.amazonaws.com). Fixed cost: one key per environment (~1 USD/month).
 data "aws_iam_policy_document" "observability_key" {
   #checkov:skip=CKV_AWS_109:Key policy: "*" means this key only, and the account-root statement is what keeps the key manageable through IAM (AWS default key policy).
-  #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only; write access is limited to the account root (delegated to IAM) and the two services below with source conditions.
+  #checkov:skip=CKV_AWS_111:Key policy: "*" means this key only; write access is limited to the account root (delegated to IAM), the infra-deployer role by ARN (administration only) and the two services below with source conditions.
   #checkov:skip=CKV_AWS_356:Key policy: a key policy's Resource "*" refers to the key itself, not to all resources.
   statement {
     sid       = "AccountAdministersThroughIam"
@@ -17,6 +17,27 @@ data "aws_iam_policy_document" "observability_key" {
     principals {
       type        = "AWS"
       identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  # The infra-deployer administers this key (no cryptographic use) through this statement, AWS's "key
+  # administrators" statement of the default key policy. A key policy is in force from CreateKey on, whereas IAM
+  # statements conditioned on the key's tags can lag its tags by up to five minutes, which would deny the
+  # provider's DescribeKey/EnableKeyRotation/GetKeyPolicy right after CreateKey (KMS guide, "ABAC for AWS KMS").
+  # Named by ARN, so it grants nothing on any other key. docs/ci-cd.md cites the pages.
+  statement {
+    sid    = "InfraDeployerAdministersThisKey"
+    effect = "Allow"
+    actions = [
+      "kms:CreateAlias", "kms:DeleteAlias", "kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy",
+      "kms:GetKeyRotationStatus", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion",
+      "kms:TagResource", "kms:UntagResource",
+    ]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.infra_deployer.arn]
     }
   }
 

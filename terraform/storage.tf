@@ -1,3 +1,10 @@
+# Artifacts are reproducible from git, so a teardown of dev/staging may delete them; prod keeps its bucket
+# (Terraform refuses to delete a non-empty bucket unless force_destroy). iam.tf grants the infra-deployer what
+# emptying the bucket takes only where this is true.
+locals {
+  artifact_force_destroy = var.environment != "prod"
+}
+
 # Artifact bucket for `sam deploy` (packaged code, layer zips, templates). Only CI's app-deployer writes it.
 resource "aws_s3_bucket" "artifacts" {
   #checkov:skip=CKV_AWS_18:Server access logging would need a second log bucket per environment; uploads are already recorded by CloudTrail (management events) and only the app-deployer role may write here.
@@ -5,9 +12,7 @@ resource "aws_s3_bucket" "artifacts" {
   #checkov:skip=CKV2_AWS_62:No consumer reacts to artifact uploads; event notifications would have no target.
   bucket = local.artifact_bucket_name
 
-  # Artifacts are reproducible from git, so a teardown of dev/staging may delete them; prod keeps its bucket
-  # (Terraform refuses to delete a non-empty bucket unless force_destroy).
-  force_destroy = var.environment != "prod"
+  force_destroy = local.artifact_force_destroy
 
   tags = { Name = local.artifact_bucket_name }
 }

@@ -22,6 +22,7 @@ import tooling
 
 from deploylib.errors import DeployError
 from deploylib.overrides import build_overrides, check_planned_outputs, template_parameters
+from deploylib.stack_state import prepare_stack
 from deploylib.stages import StageRunner
 
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
@@ -247,6 +248,8 @@ def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
         confirm_prod(opts)
     with runner.stage("build", "sam build"):
         runner.run(["sam", "build", "--parameter-overrides", *overrides], cwd=layout.sam)
+    with runner.stage("stack", f"state of stack {stack}"):  # a failed first create is deleted (stack_state.py)
+        create_args = prepare_stack(runner, stack, region)
     with runner.stage("deploy", f"sam deploy --config-env {env}"):
         runner.run(
             [
@@ -261,6 +264,7 @@ def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
                 "--s3-bucket",
                 bucket,
                 "--no-fail-on-empty-changeset",
+                *create_args,
                 *(["--no-confirm-changeset"] if opts.yes else []),
                 "--parameter-overrides",
                 *overrides,

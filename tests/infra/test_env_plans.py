@@ -95,6 +95,8 @@ def test_data_protection_and_retention_follow_tfvars(plans: dict[str, dict[str, 
         groups = [c for a, c in _changes(plan).items() if _generic(a) == "aws_cloudwatch_log_group.function"]
         assert {c["change"]["after"]["retention_in_days"] for c in groups} == {tfvars["log_retention_days"]}
         assert _after(plan, "aws_s3_bucket.artifacts")["bucket"] == f"tfsam-{env}-sam-artifacts-123456789012"
+        # Only prod keeps its artifacts on destroy (the infra-deployer's emptying grants follow the same switch).
+        assert _after(plan, "aws_s3_bucket.artifacts")["force_destroy"] is (env != "prod"), env
         # The emulator-only switch (local.tfvars) must never reach a real environment.
         assert "aws_s3_bucket_lifecycle_configuration.artifacts[0]" in _changes(plan), env
         variables = plan["variables"]

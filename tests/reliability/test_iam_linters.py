@@ -53,8 +53,8 @@ ALLOWED: dict[tuple[str, str, str, str, str], str] = {
         "bucket; on the single bucket ARN they can never apply, so they grant nothing"
     ),
     ("infra-deployer", "services", "parliament", "RESOURCE_MISMATCH", "*'action': 'kms:*Alias'*"): (
-        "Create/DeleteAlias are authorised on the alias AND the key: OwnTaggedKeys grants the key side "
-        "(tag-bound), OwnKeyAliases the alias side; parliament judges each statement alone"
+        "Create/DeleteAlias are authorised on the alias AND the key: the key's own key policy grants the key side "
+        "(monitoring.tf), OwnKeyAliases the alias side; parliament judges each statement alone"
     ),
     ("infra-deployer", "services", "parliament", "RESOURCE_MISMATCH", "*'action': 'logs:DescribeLogGroups'*"): (
         "DescribeLogGroups is authorised on arn:…:log-group:* of the account/region (narrower than '*')"

@@ -261,6 +261,9 @@ def app_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
     allow = [
         Case("change set on the app stack", "cloudformation:CreateChangeSet", stack),
         Case("execute change set", "cloudformation:ExecuteChangeSet", stack),
+        # deploy.sh (deploylib/stack_state.py) and sam deploy --on-failure DELETE clear a failed first create.
+        Case("read its stack's state", "cloudformation:DescribeStacks", stack),
+        Case("delete its stack left in ROLLBACK_COMPLETE", "cloudformation:DeleteStack", stack),
         Case(
             "SAM transform",
             "cloudformation:CreateChangeSet",
@@ -325,6 +328,21 @@ def app_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
     return allow, deny
 
 
+# The provider's default_tags (locals.tf): what CreateKey and its TagResource carry.
+TAG_KEYS = ["project", "environment", "managed-by", "owner-layer"]
+KEY_TAGS: dict[str, ContextValue] = {
+    "aws:RequestTag/project": "tfsam",
+    "aws:RequestTag/environment": "local",
+    "aws:RequestTag/managed-by": "terraform",
+    "aws:RequestTag/owner-layer": "infra",
+    "aws:TagKeys": TAG_KEYS,
+}
+PROD_KEY_TAGS: dict[str, ContextValue] = {**KEY_TAGS, "aws:RequestTag/environment": "prod"}
+OWN_KEY_TAGS: dict[str, ContextValue] = {"aws:ResourceTag/environment": "local", "aws:ResourceTag/project": "tfsam"}
+PROD_BUCKET = f"arn:aws:s3:::tfsam-prod-sam-artifacts-{ACCOUNT}"
+NEW_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0f1e2d3c-aaaa-bbbb-cccc-0123456789ab"
+
+
 def infra_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
     in_region = {"aws:RequestedRegion": REGION}
     logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{PREFIX}-api"
@@ -354,8 +372,14 @@ def infra_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
             {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"},
         ),
         Case("alarm", "cloudwatch:PutMetricAlarm", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{PREFIX}-api-errors"),
-        Case("tagged KMS key", "kms:CreateKey", "*", {"aws:RequestTag/environment": "local"}),
+        Case("KMS key with this environment's tags", "kms:CreateKey", "*", KEY_TAGS),
+        # CreateKey with tags is also authorised as TagResource, before the key has a key policy (iam.tf).
+        Case("tag the new key at CreateKey", "kms:TagResource", NEW_KEY, KEY_TAGS),
         Case("alarm topic", "sns:CreateTopic", f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-alarms"),
+        # force_destroy (local, dev, staging) empties the versioned artifact bucket before deleting it.
+        Case("list artifact versions to empty the bucket", "s3:ListBucketVersions", a.bucket),
+        Case("delete an artifact version", "s3:DeleteObjectVersion", f"{a.bucket}/abc.zip"),
+        Case("delete an artifact (delete marker)", "s3:DeleteObject", f"{a.bucket}/abc.zip"),
     ]
     deny = [
         Case("EC2 in another region", "ec2:CreateVpc", "*", {"aws:RequestedRegion": "us-east-1"}),
@@ -384,13 +408,27 @@ def infra_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
         Case("other log groups", "logs:DeleteLogGroup", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/other"),
         Case("another env's flow logs", "logs:DeleteLogGroup", a.flow_log_group.replace(PREFIX, "tfsam-prod")),
         Case("flow logs in another region", "ec2:DeleteFlowLogs", "*", {"aws:RequestedRegion": "us-east-1"}),
-        Case("untagged KMS key", "kms:CreateKey", "*", {"aws:RequestTag/environment": "prod"}),
+        Case("untagged KMS key", "kms:CreateKey", "*"),
+        Case("KMS key with another env's tags", "kms:CreateKey", "*", PROD_KEY_TAGS),
+        Case("KMS key of another project", "kms:CreateKey", "*", {**KEY_TAGS, "aws:RequestTag/project": "other"}),
+        Case("KMS key with a tag key of its own", "kms:CreateKey", "*", {**KEY_TAGS, "aws:TagKeys": [*TAG_KEYS, "x"]}),
+        Case("tag a key as another env's", "kms:TagResource", NEW_KEY, PROD_KEY_TAGS),
+        Case("tag a key of another region", "kms:TagResource", NEW_KEY.replace(REGION, "us-east-1"), KEY_TAGS),
         Case(
             "another env's key",
             "kms:ScheduleKeyDeletion",
             f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1",
             {"aws:ResourceTag/environment": "prod", "aws:ResourceTag/project": "tfsam"},
         ),
+        # Nothing is granted on the strength of a key's tags any more (the key policy names the deployer): a key
+        # someone tagged as this environment's stays out of reach.
+        *[
+            Case(f"{action} on a key tagged as this env's", action, NEW_KEY, OWN_KEY_TAGS)
+            for action in ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:DescribeKey", "kms:UntagResource")
+        ],
+        Case("another bucket's versions", "s3:ListBucketVersions", PROD_BUCKET),
+        Case("another bucket's objects", "s3:DeleteObjectVersion", f"{PROD_BUCKET}/abc.zip"),
+        Case("the state of other environments", "s3:DeleteObjectVersion", f"arn:aws:s3:::{STATE_BUCKET}/tfsam/prod/x"),
         Case(
             "kms decrypt",
             "kms:Decrypt",
@@ -619,6 +657,92 @@ def test_flow_logs_role_trusts_only_this_accounts_flow_logs(rendered_roles: dict
     assert not may("vpc-flow-logs.amazonaws.com", source=f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-1")
     assert not may("lambda.amazonaws.com")
     assert not may("delivery.logs.amazonaws.com")
+
+
+def test_bucket_emptying_grants_exist_exactly_where_force_destroy_is_set() -> None:
+    """The tier renders local (force_destroy on, rows above); prod keeps its bucket and must get no delete grant.
+    Both follow one local, read from the HCL since a plan of prod cannot render the policy (ARNs unknown)."""
+    import hcl2
+
+    def parse(name: str) -> dict[str, Any]:
+        with (tooling.TERRAFORM_DIR / name).open() as handle:
+            return dict(hcl2.load(handle))
+
+    storage, iam = parse("storage.tf"), parse("iam.tf")
+    (switch,) = [block["artifact_force_destroy"] for block in storage["locals"] if "artifact_force_destroy" in block]
+    assert switch == '${var.environment != "prod"}'
+    (bucket,) = [r['"aws_s3_bucket"']['"artifacts"'] for r in storage["resource"] if '"aws_s3_bucket"' in r]
+    assert bucket["force_destroy"] == "${local.artifact_force_destroy}"
+    (services,) = [
+        d['"aws_iam_policy_document"']['"infra_deployer_services"']
+        for d in iam["data"]
+        if '"infra_deployer_services"' in d.get('"aws_iam_policy_document"', {})
+    ]
+    grants = {}
+    for block in services["dynamic"]:
+        content = block['"statement"']["content"]
+        content = content[0] if isinstance(content, list) else content
+        grants[content["sid"].strip('"')] = (block['"statement"']["for_each"], content["actions"])
+    assert grants["EmptyArtifactBucketOnDestroy"][0].startswith("${local.artifact_force_destroy ? ")
+    assert grants["DeleteArtifactVersionsOnDestroy"][0].startswith("${local.artifact_force_destroy ? ")
+    assert grants["DeleteArtifactVersionsOnDestroy"][1] == ['"s3:DeleteObject"', '"s3:DeleteObjectVersion"']
+    # No static statement grants a deletion of objects or versions.
+    static = [st for st in services["statement"] if any("Delete" in a and "s3:" in a for a in st.get("actions", []))]
+    assert [st["sid"] for st in static] == ['"ArtifactBucket"'], static  # s3:DeleteBucket/DeleteBucketPolicy only
+    assert not any("DeleteObject" in a for st in static for a in st["actions"])
+
+
+def test_api_gateway_logging_role_has_awss_documented_trust(rendered_roles: dict[str, RoleDocuments]) -> None:
+    """AWS's setup for this role trusts apigateway.amazonaws.com with no condition (API Gateway guide, "Permissions
+    for CloudWatch logging"); a condition on a key API Gateway may not send (aws:SourceAccount) would make
+    aws_api_gateway_account fail on the first apply."""
+    trust = rendered_roles[f"{PREFIX}-apigw-cloudwatch"].trust
+    statements = [trust["Statement"]] if isinstance(trust["Statement"], dict) else trust["Statement"]
+    assert [{k: v for k, v in st.items() if k != "Sid"} for st in statements] == [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "apigateway.amazonaws.com"}}
+    ]
+    policies = PolicySet({"trust": trust})
+    gateway = {"Service": "apigateway.amazonaws.com"}
+    # API Gateway assuming the role with no request context at all is enough.
+    assert policies.evaluate(Request("sts:AssumeRole", "*", {}, gateway)).allowed
+    assert not policies.evaluate(Request("sts:AssumeRole", "*", {}, {"Service": "lambda.amazonaws.com"})).allowed
+    assert not policies.evaluate(Request("sts:AssumeRole", "*", {}, {"AWS": f"arn:aws:iam::{ACCOUNT}:root"})).allowed
+
+
+def _observability_key_policy(show: dict[str, Any]) -> dict[str, Any]:
+    (key,) = [
+        r["values"]
+        for r in show["values"]["root_module"]["resources"]
+        if r["mode"] == "managed" and r["type"] == "aws_kms_key" and r["name"] == "observability"
+    ]
+    return dict(json.loads(key["policy"]))
+
+
+# What the provider calls on aws_kms_key/aws_kms_alias create, read, update and destroy.
+KEY_ADMIN_CALLS = (
+    "kms:DescribeKey", "kms:EnableKeyRotation", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:TagResource", "kms:UntagResource", "kms:CreateAlias",
+    "kms:DeleteAlias", "kms:ScheduleKeyDeletion",
+)  # fmt: skip
+
+
+def test_infra_deployer_administers_the_new_key_without_waiting_for_its_tags(
+    terraform_show: dict[str, Any], arns: Arns
+) -> None:
+    """Tag-based authorisation can lag a new key's tags by up to five minutes (KMS guide, "ABAC for AWS KMS"), so
+    the provider's calls right after CreateKey are granted by the key policy, which is in force from CreateKey on:
+    evaluated here with no tag in the request context."""
+    key_policy = PolicySet({"key policy": _observability_key_policy(terraform_show)})
+    deployer = {"AWS": arns.role("infra_deployer")}
+    refused = [
+        action for action in KEY_ADMIN_CALLS if not key_policy.evaluate(Request(action, "*", {}, deployer)).allowed
+    ]
+    assert not refused, f"the key policy does not let infra-deployer administer its key: {refused}"
+    # Administration only: no cryptographic use, no grants, and no other principal of the account by name.
+    for action in ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:ReEncryptFrom"):
+        assert not key_policy.evaluate(Request(action, "*", {}, deployer)).allowed, action
+    planner = {"AWS": arns.role("infra_planner")}
+    assert not key_policy.evaluate(Request("kms:ScheduleKeyDeletion", "*", {}, planner)).allowed
 
 
 @pytest.mark.parametrize(("role", "github_env"), [("app-deployer", "local"), ("infra-deployer", "local")])

@@ -352,6 +352,27 @@ def test_dry_run_with_the_infra_jobs_outputs_prints_real_values(repo: Path, tmp_
     )
 
 
+def test_dry_run_says_it_would_clear_a_failed_first_create_before_sam_deploy(repo: Path, tmp_path: Path) -> None:
+    """A stack left in ROLLBACK_COMPLETE takes no change set: deploy.sh deletes it first (deploylib.stack_state)
+    and only a deploy that creates the stack passes --on-failure DELETE; a dry run reads nothing, so it says so."""
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(full_outputs(repo / "sam" / "template.yaml")))
+    env = no_aws_env(TFSAM_TF_OUTPUTS_FILE=str(outputs))
+    result = deploy(repo, "dev", "--sam-only", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    stage = lines.index("==> [stack] state of stack tfsam-dev-app")
+    assert lines[stage + 1] == (
+        "    would read stack tfsam-dev-app in eu-west-1 (cloudformation describe-stacks): if ROLLBACK_COMPLETE, "
+        "delete it and wait (delete-stack, wait stack-delete-complete); if it does not exist then, sam deploy "
+        "also gets --on-failure DELETE"
+    )
+    deploy_stage = lines.index("==> [deploy] sam deploy --config-env dev")
+    assert stage < deploy_stage, "the stack is checked before sam deploy"
+    (sam_deploy,) = [line for line in command_lines(result.stdout) if "sam deploy" in line]
+    assert "--on-failure" not in sam_deploy  # decided from the stack's real state, which a dry run does not read
+
+
 def test_prod_asks_and_refuses_without_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     with pytest.raises(DeployError, match="re-run with --yes"):
