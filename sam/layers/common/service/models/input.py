@@ -14,17 +14,21 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, S
 
 from service.keys import OrderStatus
 
-# strip_whitespace removes Unicode White_Space (Rust's trim), so a value of only such characters is empty after it.
-# The document says so with this pattern (some character that is not White_Space, listed because JSON Schema's \s
-# differs from it: \ufeff vs \x85); minLength alone would let "\n" through to a 422.
-NOT_BLANK = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# Unicode White_Space: what strip_whitespace removes (Rust's trim) and what \s means to Pydantic's regex engine. It is
+# spelled out because \s differs between the engines that read these patterns (JSON Schema's ECMA \s has \ufeff and
+# lacks \x85; Python's has \x1c-\x1f), so a pattern using it would let the document allow what the API refuses.
+WHITE_SPACE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Some character that strip_whitespace keeps: minLength alone would let "\n" through to a 422.
+NOT_BLANK = f"[^{WHITE_SPACE}]"
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=NOT_BLANK)]
 Tags = Annotated[list[Tag], Field(max_length=20)]
 Email = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"),
+    StringConstraints(
+        strip_whitespace=True, max_length=254, pattern=rf"^[^@{WHITE_SPACE}]{{1,64}}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+    ),
 ]
 
 
