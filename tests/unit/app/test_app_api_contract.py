@@ -259,7 +259,9 @@ def test_bodyless_requests_ignore_content_type(  # noqa: PLR0917 (pytest paramet
 
 
 @pytest.mark.parametrize(("method", "template", "field"), INTEGER_FIELDS, ids=[" ".join(f) for f in INTEGER_FIELDS])
-@pytest.mark.parametrize("loose", [str, lambda value: True, float], ids=["string", "bool", "float"])
+@pytest.mark.parametrize(
+    "loose", [str, lambda value: True, lambda value: value + 0.5], ids=["string", "bool", "fractional"]
+)
 def test_integer_body_fields_reject_loose_types(  # noqa: PLR0917 (pytest parametrize)
     call_api: Any, target: Any, ddb: Any, method: str, template: str, field: str, loose: Any
 ) -> None:
@@ -280,6 +282,43 @@ def test_integer_body_fields_still_accept_json_integers(
     body, status = BODY_ROUTES[(method, template)]
     result = call_api(method, target(template), {**body, field: body.get(field, 100)})
     assert result.status == status, result.body
+
+
+@pytest.mark.parametrize(("method", "template", "field"), INTEGER_FIELDS, ids=[" ".join(f) for f in INTEGER_FIELDS])
+def test_integer_body_fields_accept_a_zero_fraction_as_that_integer(
+    send: Any, target: Any, method: str, template: str, field: str
+) -> None:
+    # JSON Schema's `type: integer` includes 5.0 (and 5e0): the document allows it, so the API accepts it, as 5.
+    body, status = BODY_ROUTES[(method, template)]
+    valid = body.get(field, 100)
+    raw = json.dumps({**body, field: valid}).replace(f'"{field}": {valid}', f'"{field}": {valid}.0')
+    assert f"{valid}.0" in raw
+    result = send(method, target(template), raw, JSON)
+    assert result.status == status, result.body
+    entity = result.body.get("item") or result.body["order"]
+    if field == "ttl_seconds":
+        stored = entity["ExpiresAt"] - entity["CreatedAt"]
+    elif field == "amount":
+        stored = entity["Amount"]
+    else:  # version: the conditional write matched it against the stored integer version, then bumped it
+        stored = entity["version"] - 1
+    assert stored == valid and isinstance(stored, int), entity
+
+
+@pytest.mark.parametrize("number", ["1e0", "1.0", "1E+0", "10e-1"])
+def test_exponent_forms_of_an_integer_are_that_integer(call_api: Any, send: Any, target: Any, number: str) -> None:
+    result = send("POST", target("/users/{user_id}/orders"), f'{{"amount": {number}}}', JSON)
+    assert result.status == 201, result.body
+    assert result.body["order"]["Amount"] == 1 and isinstance(result.body["order"]["Amount"], int)
+
+
+@pytest.mark.parametrize("number", ["1.5", "1e-1", "1e400", "-0.0"])
+def test_non_integers_and_out_of_range_floats_stay_422(send: Any, target: Any, ddb: Any, number: str) -> None:
+    before = table_rows(ddb)
+    result = send("POST", target("/users/{user_id}/orders"), f'{{"amount": {number}}}', JSON)
+    error = api_error(result, 422, "validation_error")
+    assert [problem["loc"][-1] for problem in error["details"]] == ["amount"]
+    assert table_rows(ddb) == before
 
 
 def test_strict_integers_keep_enums_lists_and_optionals_from_json(call_api: Any, target: Any) -> None:
@@ -313,3 +352,143 @@ def test_every_operation_with_a_request_body_documents_json_only_and_415(app_env
         assert "415" in operation["responses"], f"{method} {path} accepts a body but does not document 415"
         content = operation["responses"]["415"]["content"]["application/json"]["schema"]
         assert content == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path)
+
+
+# ---- issue 25: the OpenAPI document says exactly what the API accepts -------------------------------------
+
+
+def _accepts(schema: dict[str, Any], value: Any) -> bool:
+    """Whether ``value`` is valid for ``schema`` (a schema of the generated document, its $refs resolved there)."""
+    import jsonschema_rs
+
+    document = _document()
+    return jsonschema_rs.validator_for({**schema, "components": document["components"]}).is_valid(value)
+
+
+def _model(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _query_schema(method: str, path: str, name: str) -> dict[str, Any]:
+    parameters = _document()["paths"][path][method.lower()]["parameters"]
+    return next(p["schema"] for p in parameters if p["name"] == name)
+
+
+UPDATE_ITEM_BODIES = [
+    {},
+    {"version": 1},
+    {"version": 1, "name": None},
+    {"version": 1, "name": None, "description": None, "tags": None},
+    {"version": 1, "name": "x"},
+    {"version": 1, "description": ""},
+    {"version": 1, "tags": []},
+    {"version": 1, "name": None, "tags": ["t"]},
+]
+
+
+@pytest.mark.parametrize("body", UPDATE_ITEM_BODIES, ids=[json.dumps(b) for b in UPDATE_ITEM_BODIES])
+def test_update_item_document_allows_exactly_the_bodies_with_a_change(call_api: Any, target: Any, body: Any) -> None:
+    # Before: the document allowed {"version": 1}, which the API refuses (at least one change is required).
+    path = target("/items/{item_id}")
+    documented = _accepts(_model("UpdateItemRequest"), body)
+    result = call_api("PUT", path, body)
+    if documented:
+        assert result.status == 200, result.body
+    else:
+        api_error(result, 422, "validation_error")
+
+
+def test_update_item_document_states_the_change_rule(app_env: None) -> None:
+    schema = _document()["components"]["schemas"]["UpdateItemRequest"]
+    assert sorted(option["required"] for option in schema["anyOf"]) == [["description"], ["name"], ["tags"]]
+
+
+BLANKS = ["\n", " ", "\t \r", "\u3000", "\xa0", "\u2028", "\x85", "\ufeff", "\x1f", " a ", "\u200b"]
+
+
+@pytest.mark.parametrize("value", BLANKS, ids=[repr(v) for v in BLANKS])
+@pytest.mark.parametrize("field", ["name", "tag"])
+def test_blank_names_and_tags_are_refused_by_the_document_too(call_api: Any, ddb: Any, value: str, field: str) -> None:
+    # The API strips Unicode White_Space and then needs a character: the document's pattern says the same.
+    body = {"name": value} if field == "name" else {"name": "n", "tags": [value]}
+    before = table_rows(ddb)
+    documented = _accepts(_model("CreateItemRequest"), body)
+    result = call_api("POST", "/items", body)
+    if documented:
+        assert result.status == 201, result.body
+    else:
+        api_error(result, 422, "validation_error")
+        assert table_rows(ddb) == before
+    assert documented == bool(value.strip(" \t\n\x0b\x0c\r\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000")), value
+
+
+CURSOR_LISTINGS = [("GET", "/items"), ("GET", "/users/{user_id}/orders"), ("GET", "/orders")]
+
+
+def test_next_token_pattern_in_the_document_is_the_cursor_pattern(app_env: None) -> None:
+    from service import pagination
+
+    for method, path in CURSOR_LISTINGS:
+        schema = _query_schema(method, path, "next_token")
+        assert schema["pattern"] == pagination.CURSOR_PATTERN, path
+        string = next(option for option in schema["anyOf"] if option["type"] == "string")
+        assert string["maxLength"] == pagination.MAX_TOKEN_LENGTH, path
+
+
+def test_real_cursors_match_the_documented_pattern(call_api: Any, target: Any) -> None:
+    user_orders = target("/users/{user_id}/orders")
+    for index in range(3):
+        call_api("POST", "/items", {"name": f"n{index}"})
+        call_api("POST", user_orders, {"amount": index + 1})
+    tokens = [
+        call_api("GET", "/items", query={"limit": "1"}).body["next_token"],
+        call_api("GET", user_orders, query={"limit": "1"}).body["next_token"],
+        call_api("GET", "/orders", query={"status": "PENDING", "limit": "1"}).body["next_token"],
+    ]
+    for (method, path), token in zip(CURSOR_LISTINGS, tokens, strict=True):
+        assert token and _accepts(_query_schema(method, path, "next_token"), token), (path, token)
+
+
+# Not base64url without padding: wrong alphabet, padding, a length of 4n+1, whitespace.
+NOT_CURSORS = ["abcde", "ab+c", "ab/c", "abc=", "YWJj\n", "ab c", "a"]
+
+
+@pytest.mark.parametrize("token", NOT_CURSORS)
+@pytest.mark.parametrize("listing", CURSOR_LISTINGS, ids=[path for _, path in CURSOR_LISTINGS])
+def test_a_token_outside_the_pattern_is_400_and_the_document_refuses_it(
+    call_api: Any, target: Any, token: str, listing: tuple[str, str]
+) -> None:
+    method, path = listing
+    assert not _accepts(_query_schema(method, path, "next_token"), token)
+    query = {"next_token": token} | ({"status": "PENDING"} if path == "/orders" else {})
+    api_error(call_api(method, target(path), query=query), 400, "invalid_next_token")
+
+
+def test_delete_204_has_no_body_no_content_type_and_documents_no_content(
+    ddb: Any, lambda_context: Any, target: Any
+) -> None:
+    import api_handler
+    from conftest import api_event
+
+    response = api_handler.lambda_handler(api_event("DELETE", target("/items/{item_id}")), lambda_context)
+    assert response["statusCode"] == 204
+    assert not response.get("body")
+    headers = {**response.get("headers", {}), **response.get("multiValueHeaders", {})}
+    assert "content-type" not in {name.lower() for name in headers}, headers
+    documented = _document()["paths"]["/items/{item_id}"]["delete"]["responses"]["204"]
+    assert documented.get("content", {}) == {}, documented
+
+
+EMAILS = ["a@b.co", "a\x85b@b.co", "a\ufeffb@b.co", "a\x1fb@b.co", "a\u3000b@b.co", "a b@b.co", "\u00e9@b.co"]
+
+
+@pytest.mark.parametrize("email", EMAILS, ids=[repr(e) for e in EMAILS])
+def test_email_document_pattern_agrees_with_the_api(call_api: Any, ddb: Any, email: str) -> None:
+    # Before: the pattern's \s meant \x85 to the API but not to JSON Schema, so "a\x85b@b.co" was allowed yet a 422.
+    body = {"name": "n", "email": email}
+    documented = _accepts(_model("CreateUserRequest"), body)
+    result = call_api("POST", "/users", body)
+    if documented:
+        assert result.status == 201, result.body
+    else:
+        api_error(result, 422, "validation_error")

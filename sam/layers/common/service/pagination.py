@@ -12,12 +12,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from service.errors import InvalidCursorError
 
 MAX_TOKEN_LENGTH = 1024
+# What encode() produces: unpadded base64url, so never a length of 4n+1. The OpenAPI document publishes it; decode()
+# checks it too, so a token outside it is the documented 400 invalid_next_token, like any other malformed one.
+CURSOR_PATTERN = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$"
+_CURSOR = re.compile(CURSOR_PATTERN)
 
 KeyCheck = Callable[[dict[str, Any]], bool]
 
@@ -46,7 +51,7 @@ def decode(token: str | None, scope: str, schema: Mapping[str, type], check: Key
     """Return the ExclusiveStartKey for ``scope`` or raise ``InvalidCursorError``."""
     if token is None:
         return None
-    if not token or len(token) > MAX_TOKEN_LENGTH:
+    if not token or len(token) > MAX_TOKEN_LENGTH or not _CURSOR.fullmatch(token):
         raise InvalidCursorError("next_token is malformed")
     try:
         padded = token + "=" * (-len(token) % 4)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
-from service import keys
+from service import keys, pagination
 from service.api.errors import register
 from service.api.json_body import JsonApiResolver
 from service.dal.dynamodb import DynamoEntityStore, DynamoStatsStore
@@ -51,7 +51,20 @@ ItemId = Annotated[str, Path(pattern=keys.UUID_PATTERN, description="Server-gene
 UserId = Annotated[str, Path(pattern=keys.UUID_PATTERN, description="Server-generated user id (UUID4).")]
 OrderId = Annotated[str, Path(pattern=keys.ULID_PATTERN, description="Server-generated order id (ULID).")]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1..100).")]
-NextToken = Annotated[str | None, Query(min_length=1, max_length=1024, description="Opaque cursor.")]
+NextToken = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=pagination.MAX_TOKEN_LENGTH,
+        # Documented, not validated by Powertools: pagination.decode checks it, so a token outside it is a 400
+        # invalid_next_token like every other bad cursor (a Powertools pattern failure would be a 422).
+        json_schema_extra={"pattern": pagination.CURSOR_PATTERN},
+        description=(
+            "Opaque cursor: the next_token of the previous page of this same listing. One that matches the pattern "
+            "but was not issued by this listing is a 400 invalid_next_token."
+        ),
+    ),
+]
 ExpectedVersion = Annotated[int | None, Query(ge=1, description="Delete only if still at this version.")]
 
 
@@ -117,13 +130,15 @@ def update_item(item_id: ItemId, request: UpdateItemRequest) -> ItemEnvelope:
 
 @app.delete(
     "/items/<item_id>",
-    responses={204: {"description": "Deleted"}, **_errors(404, 409, 422)},
+    # "content": {} documents a 204 without a body; Powertools would otherwise document the None return as JSON.
+    responses={204: {"description": "Deleted", "content": {}}, **_errors(404, 409, 422)},
     tags=["items"],
 )
 def delete_item(item_id: ItemId, version: ExpectedVersion = None) -> Response[None]:
     items.delete_item(entity_store(), item_id, version)
     metrics.add_metric(name="ItemsDeleted", unit=MetricUnit.Count, value=1)
-    return Response(status_code=HTTPStatus.NO_CONTENT.value, body="")
+    # No body and no Content-Type: a 204 has no content to describe.
+    return Response(status_code=HTTPStatus.NO_CONTENT.value, body=None)
 
 
 @app.post("/users", responses={**_ok(UserEnvelope, 201, "Created"), **_errors(400, 415, 422)}, tags=["users"])
