@@ -276,6 +276,7 @@ STAR_RESOURCE_ALLOW_LIST = {
     ("infra", "VpcResourcesInRegionIdsAreGenerated"): None,  # ec2 only, region-conditioned (asserted below)
     ("infra", "CreateTaggedKeyNoResourceLevel"): {"kms:CreateKey"},
     ("infra", "KmsAliasesListNoResourceLevel"): {"kms:ListAliases"},
+    ("infra", "DescribeParametersNoResourceLevel"): {"ssm:DescribeParameters"},
 }  # fmt: skip
 TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/tfsam-local-data"
 
