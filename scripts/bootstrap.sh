@@ -3,7 +3,8 @@
 # (offline mirror when the machine carries one), graphviz, and actionlint. Everything lands inside the repo
 # (.venv/), except graphviz, which is a system package.
 #
-# Usage: scripts/bootstrap.sh [--quiet]
+# Usage: scripts/bootstrap.sh [--quiet] [--no-terraform]
+#        --no-terraform: skip Terraform (deploy.sh --sam-only reads the published contract and never runs it)
 # Env:   TFSAM_PYTHON       use this Python 3.13 interpreter instead of searching for one
 #        TFSAM_TF_MIRROR    use this Terraform provider mirror root instead of searching for one
 #        TFSAM_NO_APT=1     never install system packages (graphviz)
@@ -13,7 +14,14 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 TOOLS="$VENV/tools"
 QUIET=0
-[[ "${1:-}" == "--quiet" ]] && QUIET=1
+TERRAFORM=1
+for arg in "$@"; do
+  case "$arg" in
+    --quiet) QUIET=1 ;;
+    --no-terraform) TERRAFORM=0 ;;
+    *) echo "bootstrap: error: unknown argument $arg (usage: scripts/bootstrap.sh [--quiet] [--no-terraform])" >&2; exit 2 ;;
+  esac
+done
 
 # Package caches stay inside the repo too (make clean removes them), so nothing is written under $HOME.
 export PIP_CACHE_DIR="$TOOLS/cache/pip" npm_config_cache="$TOOLS/cache/npm"
@@ -75,9 +83,12 @@ else
 fi
 
 # --- Terraform and its AWS provider ---------------------------------------------------------------------
-command -v terraform >/dev/null || die "terraform not found on PATH. Install Terraform >= 1.11 (https://developer.hashicorp.com/terraform/install)."
 rc="$TOOLS/terraform.rc"
-if [[ -f "$rc" ]]; then
+if [[ $TERRAFORM == 0 ]]; then
+  say "terraform skipped (--no-terraform)"
+elif ! command -v terraform >/dev/null; then
+  die "terraform not found on PATH. Install Terraform >= 1.11 (https://developer.hashicorp.com/terraform/install)."
+elif [[ -f "$rc" ]]; then
   say "terraform provider config up to date"
 else
   mirror="${TFSAM_TF_MIRROR:-}"

@@ -4,7 +4,10 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [[ -x "$REPO/scripts/bootstrap.sh" ]]; then
-  "$REPO/scripts/bootstrap.sh" --quiet
+  # --sam-only deploys from the published contract: a machine (or CI job) without terraform can run it.
+  no_terraform=()
+  for arg in "$@"; do [[ "$arg" == "--sam-only" ]] && no_terraform=(--no-terraform); done
+  "$REPO/scripts/bootstrap.sh" --quiet "${no_terraform[@]}"
 fi
 if [[ ! -x "$REPO/.venv/bin/python" ]]; then
   echo "deploy.sh: error: $REPO/.venv is missing: run scripts/bootstrap.sh" >&2

@@ -580,6 +580,15 @@ data "aws_iam_policy_document" "app_deployer" {
     actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
     resources = ["${aws_s3_bucket.artifacts.arn}/*"]
   }
+
+  # The published contract (contract.tf) is everything `deploy.sh <env> --sam-only` needs from the infra layer:
+  # this one parameter, read only, and nothing of the Terraform state.
+  statement {
+    sid       = "ReadContract"
+    effect    = "Allow"
+    actions   = ["ssm:GetParameter"]
+    resources = [local.contract_parameter_arn]
+  }
 }
 
 resource "aws_iam_role_policy" "app_deployer" {
@@ -831,6 +840,26 @@ data "aws_iam_policy_document" "infra_deployer_services" {
   }
 
   statement {
+    sid    = "ContractParameter"
+    effect = "Allow"
+    actions = [
+      "ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameters",
+      "ssm:ListTagsForResource", "ssm:PutParameter", "ssm:RemoveTagsFromResource",
+    ]
+    resources = [local.contract_parameter_arn]
+  }
+
+  statement {
+    sid    = "DescribeParametersNoResourceLevel"
+    effect = "Allow"
+    # The provider reads a parameter's tier and description back with DescribeParameters (filtered by name);
+    # the Service Authorization Reference lists no resource type for it, so "*" is its only resource. It returns
+    # metadata (names, types, tiers), never values.
+    actions   = ["ssm:DescribeParameters"]
+    resources = ["*"]
+  }
+
+  statement {
     sid       = "ApiGatewayAccountSetting"
     effect    = "Allow"
     actions   = ["apigateway:GET", "apigateway:PATCH"]
@@ -966,7 +995,8 @@ data "aws_iam_policy_document" "infra_planner" {
   statement {
     sid    = "NoSecretOrParameterValues"
     effect = "Deny"
-    # Values of secrets and parameters belong to no resource of this module, whichever their name, hence "*".
+    # Values of secrets and parameters belong to no resource of this module (but one), whichever their name,
+    # hence every resource but the contract.
     # ssm:GetParameter* is in ReadOnlyAccess, and SecureString values under the aws/ssm key decrypt for every
     # principal of the account allowed to call it (that key's policy trusts the account through SSM).
     # secretsmanager:*GetSecretValue is not in ReadOnlyAccess today; denied so that no later version can add it.
@@ -974,7 +1004,9 @@ data "aws_iam_policy_document" "infra_planner" {
       "secretsmanager:BatchGetSecretValue", "secretsmanager:GetSecretValue",
       "ssm:GetParameter", "ssm:GetParameterHistory", "ssm:GetParameters", "ssm:GetParametersByPath",
     ]
-    resources = ["*"]
+    # Except this environment's contract (contract.tf): this module manages it, so the plan's refresh reads it,
+    # and it holds names and ARNs the plan shows anyway.
+    not_resources = [local.contract_parameter_arn]
   }
 
   # No Allow here, not even on the state lock object "<state key>.tflock": ci.yml's plans run

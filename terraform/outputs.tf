@@ -1,25 +1,12 @@
-# The contract with the app layer: sam_parameters' keys are exactly sam/template.yaml's Parameters
-# (lists comma-joined). deploy scripts pass this map as --parameter-overrides; nothing is retyped.
+# The contract with the app layer (built once in contract.tf, also published to SSM there).
 output "sam_parameters" {
   description = "SAM template parameters, keyed by parameter name (the whole infra -> app contract)."
-  value = {
-    Environment              = var.environment
-    NamePrefix               = local.prefix
-    ApiFunctionName          = local.functions.api.name
-    ProcessorFunctionName    = local.functions.processor.name
-    ScheduledFunctionName    = local.functions.scheduled.name
-    ApiFunctionRoleArn       = aws_iam_role.function["api"].arn
-    ProcessorFunctionRoleArn = aws_iam_role.function["processor"].arn
-    ScheduledFunctionRoleArn = aws_iam_role.function["scheduled"].arn
-    SubnetIds                = join(",", [for s in aws_subnet.private : s.id])
-    SecurityGroupId          = aws_security_group.lambda.id
-    TableName                = aws_dynamodb_table.this.name
-    TableStreamArn           = local.processor_stream_arn
-    DeadLetterQueueArn       = aws_sqs_queue.processor_dlq.arn
-    ApiAccessLogGroupArn     = aws_cloudwatch_log_group.api_access.arn
-    LogLevel                 = var.log_level
-    LambdaArchitecture       = var.lambda_architecture
-  }
+  value       = local.sam_parameters
+}
+
+output "contract_parameter_name" {
+  description = "SSM parameter holding the published app contract (JSON); the app-deployer reads only this."
+  value       = aws_ssm_parameter.contract.name
 }
 
 output "aws_region" {

@@ -1,8 +1,10 @@
 """`scripts/deploy.sh <env> [--tf-only|--sam-only] [--plan] [--yes] [--dry-run]`.
 
 Real environments (dev, staging, prod): terraform init (that env's S3 backend) -> plan to a plan file ->
-apply exactly that plan (prod asks first unless --yes) -> read `sam_parameters` -> sam build -> sam deploy
---config-env <env> with the complete parameter overrides. `local` runs the same layers on the embedded cloud
+apply exactly that plan (prod asks first unless --yes), which publishes the app contract to SSM -> read the
+contract (deploylib.contract) -> sam build -> sam deploy --config-env <env> with the complete parameter
+overrides. --sam-only starts at the contract: it needs no Terraform and no state, only ssm:GetParameter on it.
+`local` runs the same layers on the embedded cloud
 (see deploylib.local). Every bad input ends as one line on stderr and exit code 2, before anything changed.
 """
 
@@ -11,23 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import tooling
 
+from deploylib import contract as app_contract
 from deploylib.errors import DeployError
-from deploylib.overrides import build_overrides, check_planned_outputs, template_parameters
+from deploylib.overrides import check_planned_outputs, parameter_overrides, template_parameters
 from deploylib.stack_state import prepare_stack
 from deploylib.stages import StageRunner
 
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
-# CI's app job cannot read Terraform state; it hands over the infra job's `terraform output -json` instead.
-OUTPUTS_FILE_ENV = "TFSAM_TF_OUTPUTS_FILE"
 
 
 @dataclass(frozen=True)
@@ -86,6 +85,10 @@ class Layout:
     def template(self) -> Path:
         return self.sam / "template.yaml"
 
+    @property
+    def samconfig(self) -> Path:
+        return self.sam / "samconfig.toml"
+
     def tfvars(self, env: str) -> Path:
         return self.terraform / "environments" / f"{env}.tfvars"
 
@@ -95,9 +98,9 @@ class Layout:
 
 def check_inputs(opts: Options, layout: Layout, env: dict[str, str]) -> None:
     """Everything that can be checked without touching anything; raises DeployError on the first problem."""
-    needs_terraform = not opts.sam_only or (opts.env != "local" and OUTPUTS_FILE_ENV not in env)
+    needs_terraform = not opts.sam_only  # --sam-only reads the published contract, never Terraform
     needs_sam = not opts.tf_only and not opts.plan_only
-    if needs_terraform or opts.env == "local":
+    if needs_terraform:
         tfvars = layout.tfvars(opts.env)
         if not tfvars.is_file():
             raise DeployError(
@@ -115,10 +118,6 @@ def check_inputs(opts: Options, layout: Layout, env: dict[str, str]) -> None:
     for tool, needed in (("terraform", needs_terraform), ("sam", needs_sam)):
         if needed and shutil.which(tool, path=env.get("PATH")) is None:
             raise DeployError(f"{tool} not found on PATH: run scripts/bootstrap.sh (or install {tool})")
-    if opts.sam_only and opts.env != "local" and OUTPUTS_FILE_ENV in env:
-        outputs_file = Path(env[OUTPUTS_FILE_ENV])
-        if not outputs_file.is_file():
-            raise DeployError(f"{OUTPUTS_FILE_ENV}={outputs_file} does not exist: pass the infra job's outputs")
     if opts.env != "local" and needs_terraform:
         check_environment_files(opts, layout, env)
 
@@ -169,26 +168,15 @@ def confirm_prod(opts: Options) -> None:
         raise DeployError("prod deploy cancelled: nothing was applied")
 
 
-def read_outputs_file(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DeployError(f"cannot read Terraform outputs from {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise DeployError(f"{path} is not `terraform output -json` output")
-    return data
-
-
 def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
     env = opts.env
     tf = ["terraform", f"-chdir={layout.terraform.relative_to(layout.root)}"]
     plan_file = f"{env}.tfplan"
-    outputs: dict[str, Any] | None = None
+    planned_region: str | None = None
 
-    if not opts.sam_only or OUTPUTS_FILE_ENV not in runner.env:
+    if not opts.sam_only:
         with runner.stage("init", f"terraform init ({env} backend)"):
             runner.run([*tf, "init", "-input=false", "-reconfigure", f"-backend-config=backends/{env}.s3.tfbackend"])
-    if not opts.sam_only:
         # --plan never applies: it writes no state, so it takes no state lock (-lock=false). A plan cancelled
         # mid-run (ci.yml cancels superseded PR runs; GitHub signals only the step's shell) then cannot leave
         # <key>.tflock behind, and the read-only planner needs no write on the lock object. Applying the saved file
@@ -209,7 +197,10 @@ def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
         # The seam is checked against the plan, so a missing parameter stops the deploy before apply.
         shown = runner.run([*tf, "show", "-json", plan_file], capture=True)
         if not runner.dry_run:
-            check_planned_outputs(json.loads(shown.stdout or "{}"), layout.template)
+            planned = json.loads(shown.stdout or "{}")
+            check_planned_outputs(planned, layout.template, warn=runner.say)
+            region_output = planned.get("planned_values", {}).get("outputs", {}).get("aws_region", {})
+            planned_region = region_output.get("value") if isinstance(region_output, dict) else None
         if opts.plan_only:
             return
         confirm_prod(opts)
@@ -218,32 +209,26 @@ def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
         if opts.tf_only:
             return
 
-    with runner.stage("outputs", "read sam_parameters from the infra layer"):
-        if opts.sam_only and OUTPUTS_FILE_ENV in runner.env:
-            outputs = read_outputs_file(Path(runner.env[OUTPUTS_FILE_ENV]))
-            runner.say(f"    outputs from {runner.env[OUTPUTS_FILE_ENV]}")
-        elif runner.dry_run:
-            runner.say(shlex.join([*tf, "output", "-json"]))
+    location = app_contract.locate(env, layout.samconfig, runner.env, planned_region=planned_region)
+    contract = None
+    with runner.stage("contract", f"read the app contract: {location.describe()}"):
+        if runner.dry_run and not opts.sam_only:
+            runner.say("    dry run: the apply above publishes it; values are shown as <contract.*>")
+        elif runner.dry_run and not _have_credentials():
+            runner.say("    dry run without AWS credentials: values are shown as <contract.*>")
         else:
-            result = runner.run([*tf, "output", "-json"], capture=True)
-            outputs = json.loads(result.stdout or "{}")
-        if outputs is not None and not outputs:
-            raise DeployError(
-                f"no Terraform outputs for {env}: the infra is not applied; run ./scripts/deploy.sh {env} --tf-only"
-            )
+            contract = app_contract.read(location, app_contract.ssm_client(location.region))
+            runner.say(f"    contract version {contract.version}, parameters sha256 {contract.hash[:12]}")
 
-    if outputs is None:  # dry run: show where each value will come from
-        overrides = [f"{key}=<sam_parameters.{key}>" for key in template_parameters(layout.template)]
-        bucket = "<sam_artifacts_bucket>"
-        stack = "<app_stack_name>"
-        region = "<aws_region>"
+    if contract is None:  # dry run: show where each value will come from
+        overrides = [f"{key}=<contract.parameters.{key}>" for key in template_parameters(layout.template)]
+        bucket, stack, region = "<contract.artifact_bucket>", "<contract.stack_name>", "<contract.region>"
     else:
-        overrides = build_overrides(outputs, layout.template)
-        bucket = _output(outputs, "sam_artifacts_bucket")
-        stack = _output(outputs, "app_stack_name")
+        overrides = parameter_overrides(app_contract.template_check(location, contract, layout.template, runner.say))
+        bucket, stack = contract.artifact_bucket, contract.stack_name
         # The stack goes where the infra is: its subnets, roles, table and queue exist only in Terraform's region
         # (samconfig.toml's region is only a default for hand-run sam commands).
-        region = _output(outputs, "aws_region")
+        region = contract.region
     if opts.sam_only:
         confirm_prod(opts)
     with runner.stage("build", "sam build"):
@@ -273,12 +258,10 @@ def deploy_real(opts: Options, layout: Layout, runner: StageRunner) -> None:
         )
 
 
-def _output(outputs: dict[str, Any], name: str) -> str:
-    entry = outputs.get(name)
-    value = entry.get("value") if isinstance(entry, dict) else None
-    if not value:
-        raise DeployError(f"Terraform output '{name}' is missing: add it to terraform/outputs.tf and re-apply")
-    return str(value)
+def _have_credentials() -> bool:
+    import boto3
+
+    return boto3.session.Session().get_credentials() is not None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,10 +41,11 @@ from localcloud.state import (
     stop_process_group,
 )
 
+from deploylib import contract as app_contract
 from deploylib import tfdiag
 from deploylib.cli import Layout, Options
 from deploylib.errors import DeployError
-from deploylib.overrides import build_overrides, complete_parameters, sam_parameters_from_outputs
+from deploylib.overrides import parameter_overrides
 from deploylib.stages import StageRunner
 
 PLAN_FILE = "local.tfplan"
@@ -240,15 +241,21 @@ def _tf(
     return result
 
 
-def local_outputs(state: LocalState) -> dict[str, Any]:
-    """`terraform output -json` of the local workspace (the raw {name: {value: ...}} form)."""
-    if not (state.terraform_dir / "terraform.tfstate").is_file():
-        raise DeployError("no local infra outputs: run ./scripts/deploy.sh local (or --tf-only) first")
-    result = tfw.run(["output", "-json"], state.terraform_dir, check=False)
-    outputs = json.loads(result.stdout or "{}") if result.returncode == 0 else {}
-    if not outputs:
-        raise DeployError("no local infra outputs: run ./scripts/deploy.sh local (or --tf-only) first")
-    return outputs
+def local_contract(endpoint_url: str, layout: Layout, runner: StageRunner) -> dict[str, str]:
+    """The template's parameters from the contract Terraform published to the emulator's SSM, exactly as a real
+    `--sam-only` reads it (no Terraform, no state)."""
+    location = app_contract.Location(
+        "local", os.environ.get(app_contract.PROJECT_ENV) or app_contract.DEFAULT_PROJECT, REGION, "the local cloud"
+    )
+    client = app_contract.ssm_client(
+        REGION,
+        endpoint_url=endpoint_url,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # noqa: S106 (moto)
+    )
+    runner.say(f"    {location.describe()}")
+    contract = app_contract.read(location, client)
+    return app_contract.template_check(location, contract, layout.template, runner.say)
 
 
 def sources_hash(layout: Layout, overrides: list[str]) -> str:
@@ -397,10 +404,9 @@ def deploy_local(opts: Options, layout: Layout, runner: StageRunner) -> None:
             apply_terraform(state, emulator.endpoint_url, fresh, runner, opts)
         if opts.plan_only or opts.tf_only:
             return
-    with runner.stage("outputs", "sam_parameters from the local infra"):
-        outputs = local_outputs(state)
-        parameters = complete_parameters(sam_parameters_from_outputs(outputs), layout.template)
-        overrides = build_overrides(outputs, layout.template)
+    with runner.stage("contract", "the app contract from the emulator's SSM"):
+        parameters = local_contract(emulator.endpoint_url, layout, runner)
+        overrides = parameter_overrides(parameters)
     with runner.stage("build", f"sam build -> {state.build_dir}"):
         build_hash = sam_build(layout, state, overrides, runner)
     config = {

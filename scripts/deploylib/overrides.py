@@ -1,6 +1,7 @@
-"""The seam between the layers: Terraform's `sam_parameters` output -> `sam --parameter-overrides`.
+"""The seam between the layers: Terraform's `sam_parameters` (published in the SSM contract, deploylib.contract)
+-> `sam --parameter-overrides`.
 
-This is the ONE place that builds overrides, for real deploys, `sam build` and the local runtime alike.
+This is the ONE place that quotes overrides, for real deploys, `sam build` and the local runtime alike.
 SAM CLI replaces (does not merge) samconfig's parameter_overrides with the CLI's (aws-sam-cli#2380), so we
 always pass the complete set, and we check it against the template's own Parameters before anything runs.
 """
@@ -8,7 +9,7 @@ always pass the complete set, and we check it against the template's own Paramet
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def sam_parameters_from_outputs(outputs: Mapping[str, Any]) -> dict[str, str]:
         )
     value = entry.get("value") if isinstance(entry, Mapping) else None
     if not isinstance(value, Mapping):
-        raise DeployError("Terraform output 'sam_parameters' is not a map: check terraform/outputs.tf")
+        raise DeployError("Terraform output 'sam_parameters' is not a map: check terraform/contract.tf")
     return {str(k): _as_string(str(k), v) for k, v in value.items()}
 
 
@@ -52,25 +53,30 @@ def _as_string(key: str, value: Any) -> str:
         # The contract says lists arrive comma-joined; accept a real list too, since CommaDelimitedList wants that.
         return ",".join(str(v) for v in value)
     if value is None:
-        raise DeployError(f"Terraform output sam_parameters.{key} is null: check terraform/outputs.tf")
+        raise DeployError(f"Terraform output sam_parameters.{key} is null: check terraform/contract.tf")
     return str(value)
 
 
-def complete_parameters(sam_parameters: Mapping[str, str], template_path: Path) -> dict[str, str]:
-    """The template's parameters, every one of them from Terraform; fail naming the first gap."""
+def complete_parameters(
+    sam_parameters: Mapping[str, str], template_path: Path, warn: Callable[[str], None] = print
+) -> dict[str, str]:
+    """The template's parameters, every one of them from Terraform; fail naming the first gap.
+
+    A key the template does not declare only warns: the infra publishes a new parameter before the app uses it
+    (docs/ci-cd.md), and the app drops one before the infra does.
+    """
     declared = template_parameters(template_path)
     missing = sorted(set(declared) - set(sam_parameters))
     if missing:
         raise DeployError(
             f"Terraform output sam_parameters lacks {missing[0]} (needed by {template_path.name} Parameters"
             + (f"; also missing: {', '.join(missing[1:])}" if len(missing) > 1 else "")
-            + "): add it to terraform/outputs.tf and re-apply"
+            + "): add it to local.sam_parameters in terraform/contract.tf and re-apply"
         )
-    extra = sorted(set(sam_parameters) - set(declared))
-    if extra:
-        raise DeployError(
-            f"Terraform output sam_parameters has {extra[0]}, which {template_path.name} does not declare: "
-            "add the parameter to the template or drop the key from terraform/outputs.tf"
+    for extra in sorted(set(sam_parameters) - set(declared)):
+        warn(
+            f"WARNING: Terraform's sam_parameters has {extra}, which {template_path.name} does not declare: "
+            "not passed to sam"
         )
     return {key: sam_parameters[key] for key in declared}
 
@@ -96,7 +102,7 @@ def build_overrides(outputs: Mapping[str, Any], template_path: Path) -> list[str
     return parameter_overrides(complete_parameters(sam_parameters_from_outputs(outputs), template_path))
 
 
-def check_planned_outputs(plan: Mapping[str, Any], template_path: Path) -> None:
+def check_planned_outputs(plan: Mapping[str, Any], template_path: Path, warn: Callable[[str], None] = print) -> None:
     """Fail BEFORE apply when the plan's `sam_parameters` keys cannot match the template's Parameters.
 
     `terraform show -json <plan>` has `output_changes.sam_parameters.after` (values known at plan time, None for
@@ -105,11 +111,11 @@ def check_planned_outputs(plan: Mapping[str, Any], template_path: Path) -> None:
     change = (plan.get("output_changes") or {}).get("sam_parameters")
     if change is None:
         raise DeployError(
-            "the plan has no output 'sam_parameters': add it to terraform/outputs.tf (its keys are the template's "
-            "Parameters)"
+            "the plan has no output 'sam_parameters': add it to terraform/outputs.tf (value local.sam_parameters, "
+            "whose keys are the template's Parameters)"
         )
     after, unknown = change.get("after"), change.get("after_unknown")
     if unknown is True or not isinstance(after, Mapping):
         return
     keys = set(after) | (set(unknown) if isinstance(unknown, Mapping) else set())
-    complete_parameters(dict.fromkeys(keys, "planned"), template_path)
+    complete_parameters(dict.fromkeys(keys, "planned"), template_path, warn)

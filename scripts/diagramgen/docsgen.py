@@ -18,7 +18,7 @@ def _cell(text: object) -> str:
 
 def parameters_table(graph: Graph) -> str:
     rows = [
-        f"| SAM parameter | Type | Terraform expression (`terraform/outputs.tf`) | value in {graph.environment} "
+        f"| SAM parameter | Type | Terraform expression (`terraform/contract.tf`) | value in {graph.environment} "
         "| points at | description |",
         "|---|---|---|---|---|---|",
     ]

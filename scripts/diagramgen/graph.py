@@ -510,6 +510,10 @@ class _Builder:
         out: dict[str, dict[str, Any]] = {}
         output = self.tf.outputs.get("sam_parameters", {})
         value = output.get("value", {})
+        # `value = local.sam_parameters` (contract.tf builds the map once): its expressions are the local's.
+        named = re.fullmatch(r"\$\{local\.(\w+)\}", value.strip()) if isinstance(value, str) else None
+        if named and isinstance(self.tf.locals.get(named.group(1)), dict):
+            value = self.tf.locals[named.group(1)]
         if isinstance(value, str):
             evaluated = evaluate(value, self.scope)
             value = evaluated if isinstance(evaluated, dict) else {}

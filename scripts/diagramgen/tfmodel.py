@@ -142,7 +142,9 @@ class TfModule:
                             if isinstance(actions, list)
                             else (),
                             refs=frozenset(self.refs(st.get("resources", []), inner, through_data=False)),
-                            wildcard=_has_wildcard(evaluate(st.get("resources", []), inner)),
+                            # not_resources = every resource but those: as wide as "*" for the picture.
+                            wildcard=_has_wildcard(evaluate(st.get("resources", []), inner))
+                            or bool(st.get("not_resources")),
                         )
                     )
         if not docs_found:

@@ -43,6 +43,7 @@ SERVICES: tuple[str, ...] = (
     "s3",
     "sns",
     "sqs",
+    "ssm",
     "sts",
 )
 

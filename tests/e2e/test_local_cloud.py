@@ -122,7 +122,7 @@ def eventually(check: Callable[[], bool], timeout: float = 30, what: str = "cond
 def test_deploy_from_nothing(local_cloud: LocalCloud) -> None:
     result = local_cloud.first_deploy
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for stage in ("emulator", "terraform", "outputs", "build", "runtime"):
+    for stage in ("emulator", "terraform", "contract", "build", "runtime"):
         assert f"==> [{stage}]" in result.stdout
     assert local_cloud.api_url in result.stdout
     local_cloud.timings["first deploy"] = local_cloud.first_deploy_seconds
@@ -263,6 +263,39 @@ def test_second_deploy_changes_nothing(local_cloud: LocalCloud) -> None:
     assert (local_cloud.state_dir / "runtime.pid").read_text().strip() == runtime_pid
     assert (local_cloud.state_dir / "emulator" / "moto.pid").read_text().strip() == emulator_pid
     assert seconds < 30
+
+
+def test_sam_only_reads_the_emulators_ssm_without_terraform(local_cloud: LocalCloud) -> None:
+    """--sam-only takes its parameters from the contract in the emulator's SSM, as a real one does: republish it
+    with another LogLevel, and the functions are rebuilt and restarted with it, with no terraform on PATH."""
+    from deploylib import contract as app_contract
+
+    ssm = client(local_cloud, "ssm")
+    name = "/tfsam/local/contract"
+    document = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    assert document["parameters"] == runtime_config(local_cloud)["parameters"]
+    assert document["parameters"]["LogLevel"] == "DEBUG"
+    document["parameters"]["LogLevel"] = "INFO"
+    document["hash"] = app_contract.parameters_hash(document["parameters"])
+    ssm.put_parameter(Name=name, Value=json.dumps(document), Type="String", Overwrite=True)
+    runtime_pid = (local_cloud.state_dir / "runtime.pid").read_text().strip()
+    path = os.pathsep.join(p for p in local_cloud.env["PATH"].split(os.pathsep) if not (Path(p) / "terraform").exists())
+    result = subprocess.run(
+        [str(tooling.REPO_ROOT / "scripts" / "deploy.sh"), "local", "--sam-only"],
+        env={**local_cloud.env, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "==> [terraform]" not in result.stdout
+    assert f"ssm:{name} in ap-northeast-1" in result.stdout
+    assert "stopping runtime pid" in result.stdout  # the build changed, so the functions restarted
+    assert (local_cloud.state_dir / "runtime.pid").read_text().strip() != runtime_pid
+    assert runtime_config(local_cloud)["parameters"]["LogLevel"] == "INFO"
+    assert requests.get(f"{local_cloud.api_url}/health", timeout=30).status_code == 200
 
 
 def _process_group(pgid: int) -> set[int]:

@@ -99,6 +99,28 @@ def test_sam_parameters_are_the_contract(applied: Applied) -> None:
     assert applied.outputs["sam_artifacts_bucket"] == f"{prefix}-sam-artifacts-{ACCOUNT}"
 
 
+def test_the_contract_is_published_in_ssm(applied: Applied) -> None:
+    """One String parameter, read back through the emulator's SSM exactly as deploy.sh --sam-only reads it."""
+    from deploylib import contract as app_contract
+
+    name = applied.outputs["contract_parameter_name"]
+    assert name == "/tfsam/local/contract"
+    ssm = applied.ws.client("ssm")
+    parameter = ssm.get_parameter(Name=name)["Parameter"]
+    assert parameter["ARN"] == f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/tfsam/local/contract"  # the IAM grants'
+    assert parameter["Type"] == "String"
+    location = app_contract.Location("local", "tfsam", REGION, "test")
+    contract = app_contract.parse(location, parameter["Value"])  # also checks Terraform's hash against ours
+    assert contract.version == app_contract.CONTRACT_VERSION
+    assert contract.parameters == applied.outputs["sam_parameters"]
+    assert (contract.region, contract.stack_name) == (REGION, applied.outputs["app_stack_name"])
+    assert contract.artifact_bucket == applied.outputs["sam_artifacts_bucket"]
+    (meta,) = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}])["Parameters"]
+    assert meta["Tier"] == "Intelligent-Tiering"
+    tags = ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=name)["TagList"]
+    assert {t["Key"]: t["Value"] for t in tags}["owner-layer"] == "infra"
+
+
 # --- real resources read back through the emulator's APIs ---------------------------------------------------
 
 
@@ -276,6 +298,7 @@ STAR_RESOURCE_ALLOW_LIST = {
     ("infra", "VpcResourcesInRegionIdsAreGenerated"): None,  # ec2 only, region-conditioned (asserted below)
     ("infra", "CreateTaggedKeyNoResourceLevel"): {"kms:CreateKey"},
     ("infra", "KmsAliasesListNoResourceLevel"): {"kms:ListAliases"},
+    ("infra", "DescribeParametersNoResourceLevel"): {"ssm:DescribeParameters"},
 }  # fmt: skip
 TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/tfsam-local-data"
 
@@ -304,7 +327,13 @@ def test_no_wildcard_action_and_star_resource_only_on_the_allow_list(applied: Ap
         role = resource["values"]["role"]
         kind = _role_kind(role)
         for statement in Policy.parse(resource["values"]["policy"]).statements:
-            assert "NotAction" not in statement.raw and "NotResource" not in statement.raw
+            assert "NotAction" not in statement.raw
+            if "NotResource" in statement.raw:
+                # Only in a Deny, where it narrows what is taken away: the planner's value deny exempts exactly
+                # its environment's contract (a plan refreshes it). A NotResource Allow would grant the world.
+                contract = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/tfsam/local/contract"
+                assert (kind, statement.sid, statement.effect) == ("planner", "NoSecretOrParameterValues", "Deny")
+                assert statement.raw["NotResource"] == contract
             assert "*" not in statement.actions and not any(a.endswith(":*") for a in statement.actions), (
                 role, statement.sid,
             )  # fmt: skip

@@ -40,7 +40,7 @@ def test_fmt_is_clean() -> None:
 def test_layout_is_the_agreed_one() -> None:
     expected = {
         "versions.tf", "providers.tf", "backend.tf", "variables.tf", "locals.tf", "outputs.tf",
-        "network.tf", "dynamodb.tf", "queues.tf", "iam.tf", "storage.tf", "monitoring.tf",
+        "network.tf", "dynamodb.tf", "queues.tf", "iam.tf", "storage.tf", "monitoring.tf", "contract.tf",
     }  # fmt: skip
     assert {p.name for p in TF_DIR.glob("*.tf")} == expected
     assert {p.stem for p in (TF_DIR / "environments").glob("*.tfvars")} == set(ENVIRONMENTS)

@@ -94,6 +94,15 @@ def test_not_action_and_not_resource() -> None:
     assert decide(deny_all_but, "s3:PutObject") is Decision.EXPLICIT_DENY
 
 
+def test_a_deny_with_not_resource_exempts_exactly_that_resource() -> None:
+    # The planner's NoSecretOrParameterValues: every parameter value but the environment's own contract.
+    contract = "arn:aws:ssm:ap-northeast-1:123456789012:parameter/tfsam/dev/contract"
+    doc = policy(allow("ssm:Get*"), {"Effect": "Deny", "Action": "ssm:GetParameter", "NotResource": contract})
+    assert decide(doc, "ssm:GetParameter", contract) is Decision.ALLOW
+    assert decide(doc, "ssm:GetParameter", contract.replace("/dev/", "/prod/")) is Decision.EXPLICIT_DENY
+    assert decide(doc, "ssm:GetParameter", contract + "x") is Decision.EXPLICIT_DENY
+
+
 def test_single_statement_object_and_string_values() -> None:
     doc = {"Version": "2012-10-17", "Statement": allow("sqs:SendMessage", "arn:aws:sqs:r:1:q")}
     assert decide(doc, "sqs:SendMessage", "arn:aws:sqs:r:1:q") is Decision.ALLOW

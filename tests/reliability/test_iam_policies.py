@@ -100,6 +100,14 @@ class Arns:
     def role(self, short: str) -> str:
         return str(self.outputs[f"{short}_role_arn"])
 
+    @property
+    def contract(self) -> str:
+        # An SSM parameter ARN is "parameter" + the name, whose leading "/" is the separator (no "//").
+        return f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{self.outputs['contract_parameter_name']}"
+
+    def other_contract(self, env: str = "prod") -> str:
+        return self.contract.replace(f"/{PREFIX.split('-')[1]}/", f"/{env}/")
+
     @staticmethod
     def function(name: str) -> str:
         return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
@@ -289,8 +297,17 @@ def app_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
         Case("create REST API", "apigateway:POST", f"{apigw}/restapis"),
         Case("schedule rule", "events:PutRule", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{PREFIX}-daily"),
         Case("vpc lookups", "ec2:DescribeSubnets", "*"),
+        Case("read the published contract", "ssm:GetParameter", a.contract),
     ]
     deny = [
+        Case("another env's contract", "ssm:GetParameter", a.other_contract("prod")),
+        Case("the contract in another region", "ssm:GetParameter", a.contract.replace(REGION, "us-east-1")),
+        Case("another parameter of this env", "ssm:GetParameter", a.contract.replace("/contract", "/db")),
+        Case("parameters by path", "ssm:GetParametersByPath", a.contract.removesuffix("/contract")),
+        Case("rewrite the contract", "ssm:PutParameter", a.contract),
+        Case("delete the contract", "ssm:DeleteParameter", a.contract),
+        Case("read the Terraform state", "s3:GetObject", STATE_OBJECT),
+        Case("list the state bucket", "s3:ListBucket", f"arn:aws:s3:::{STATE_BUCKET}"),
         Case("create VPC", "ec2:CreateVpc", "*"),
         Case("delete subnet", "ec2:DeleteSubnet", a.subnets[0]),
         Case("open SG ingress", "ec2:AuthorizeSecurityGroupIngress", a.security_group),
@@ -380,8 +397,16 @@ def infra_deployer_rows(a: Arns) -> tuple[list[Case], list[Case]]:
         Case("list artifact versions to empty the bucket", "s3:ListBucketVersions", a.bucket),
         Case("delete an artifact version", "s3:DeleteObjectVersion", f"{a.bucket}/abc.zip"),
         Case("delete an artifact (delete marker)", "s3:DeleteObject", f"{a.bucket}/abc.zip"),
+        Case("publish the contract", "ssm:PutParameter", a.contract),
+        Case("tag the contract", "ssm:AddTagsToResource", a.contract),
+        Case("read the contract back", "ssm:GetParameter", a.contract),
+        Case("delete the contract", "ssm:DeleteParameter", a.contract),
+        Case("read parameter metadata", "ssm:DescribeParameters", "*"),
     ]
     deny = [
+        Case("another env's contract", "ssm:PutParameter", a.other_contract("prod")),
+        Case("another parameter", "ssm:PutParameter", a.contract.replace("/contract", "/db")),
+        Case("parameters by path", "ssm:GetParametersByPath", a.contract.removesuffix("/contract")),
         Case("EC2 in another region", "ec2:CreateVpc", "*", {"aws:RequestedRegion": "us-east-1"}),
         Case("EC2 without region context", "ec2:CreateVpc", "*"),
         Case("run instances", "ec2:RunInstances", "*", in_region),
@@ -516,6 +541,7 @@ def planner_data_reads(a: Arns) -> list[Case]:
         Case("parameter value", "ssm:GetParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{PREFIX}/db"),
         Case("parameters by path", "ssm:GetParametersByPath", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/"),
         Case("parameter history", "ssm:GetParameterHistory", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/x"),
+        Case("another env's contract", "ssm:GetParameter", a.other_contract("prod")),
         Case("secret value", "secretsmanager:GetSecretValue", secret),
         Case("secret values in a batch", "secretsmanager:BatchGetSecretValue", "*"),
     ]
@@ -929,6 +955,9 @@ def test_infra_planner_with_read_only_access(planner_with_state_bucket: RoleDocu
         Case("dashboard", "cloudwatch:GetDashboard", "*"),
         Case("topic", "sns:GetTopicAttributes", "*"),
         Case("API Gateway account", "apigateway:GET", f"arn:aws:apigateway:{REGION}::/account"),
+        Case("this env's contract (refresh)", "ssm:GetParameter", arns.contract),
+        Case("the contract's metadata", "ssm:DescribeParameters", "*"),
+        Case("the contract's tags", "ssm:ListTagsForResource", arns.contract),
     ]
     refused = [f"{c.label}: {c.action} on {c.resource}" for c in plan_calls if not both.evaluate(c.request()).allowed]
     assert not refused, "a plan would fail with AccessDenied:\n" + "\n".join(refused)

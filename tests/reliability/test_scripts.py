@@ -1,7 +1,7 @@
 """Bad-input paths of deploy.sh / local.sh that tests/unit/test_deploylib_cli.py and tests/e2e do not cover.
 
 Already covered elsewhere (not repeated): unknown environment and bad flags, missing tfvars/backend/terraform,
-no AWS credentials for a real environment, --sam-only without outputs or without a running local cloud, a
+no AWS credentials for a real environment, --sam-only without a published contract or without a running local cloud, a
 second `deploy.sh local` changing nothing, `local.sh stop` leaving no process.
 
 Here: every local.sh command on an empty state dir; stale PID/port files (including a recycled PID that

@@ -7,16 +7,19 @@ stderr, a non-zero exit, and an unchanged tree (no .terraform, no plan, no build
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import tooling
+from deploylib import contract as app_contract
 from deploylib.cli import Options, confirm_prod, parse_args
 from deploylib.environment_files import origin_repository
 from deploylib.errors import DeployError
@@ -38,6 +41,7 @@ def repo(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "terraform" / "backends", root / "terraform" / "backends")
     (root / "sam").mkdir()
     shutil.copy2(REPO / "sam" / "template.yaml", root / "sam" / "template.yaml")
+    shutil.copy2(REPO / "sam" / "samconfig.toml", root / "sam" / "samconfig.toml")
     (root / ".venv").symlink_to(REPO / ".venv", target_is_directory=True)
     return root
 
@@ -225,34 +229,98 @@ def test_no_aws_credentials_for_a_real_environment(repo: Path) -> None:
     assert not (repo / "terraform" / ".terraform").exists()
 
 
-def test_sam_only_without_infra_outputs(repo: Path, tmp_path: Path) -> None:
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text("{}")  # what `terraform output -json` prints for a state with nothing applied
-    before = snapshot(repo)
-    result = deploy(repo, "dev", "--sam-only", "--dry-run", env=no_aws_env(TFSAM_TF_OUTPUTS_FILE=str(outputs)))
-    assert_refused(repo, result, before, "no Terraform outputs for dev: the infra is not applied")
-    missing = tmp_path / "nope.json"
-    result = deploy(repo, "dev", "--sam-only", "--dry-run", env=no_aws_env(TFSAM_TF_OUTPUTS_FILE=str(missing)))
-    assert_refused(repo, result, before, f"TFSAM_TF_OUTPUTS_FILE={missing} does not exist")
+@pytest.fixture(scope="module")
+def ssm_endpoint() -> Iterator[str]:
+    """A moto server standing in for the environment's SSM (and STS, for the credentials stage)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
-def full_outputs(template: Path, **changes: str | None) -> dict[str, object]:
+def with_contract(
+    endpoint: str, env_name: str, document: dict[str, object] | None, region: str = "eu-west-1"
+) -> dict[str, str]:
+    """Publish (or, with None, remove) `env_name`'s contract as contract.tf does; returns deploy.sh's environment."""
+    import boto3
+
+    ssm = boto3.client(
+        "ssm", endpoint_url=endpoint, region_name=region, aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    name = f"/tfsam/{env_name}/contract"
+    if document is None:
+        with contextlib.suppress(ssm.exceptions.ParameterNotFound):
+            ssm.delete_parameter(Name=name)
+    else:
+        ssm.put_parameter(
+            Name=name, Type="String", Tier="Intelligent-Tiering", Value=json.dumps(document), Overwrite=True
+        )
+    return no_aws_env(
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",  # moto's dummy credential
+        AWS_REGION=region,
+        AWS_ENDPOINT_URL_SSM=endpoint,
+        AWS_ENDPOINT_URL_STS=endpoint,
+        PATH=PATH_WITHOUT_TERRAFORM,  # --sam-only must never need it
+    )
+
+
+PATH_WITHOUT_TERRAFORM = os.pathsep.join(
+    p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "terraform").exists()
+)
+
+
+def contract_document(template: Path, **changes: str | None) -> dict[str, object]:
     params: dict[str, str | None] = {name: f"v-{name.lower()}" for name in template_parameters(template)}
     params.update(SubnetIds="subnet-a,subnet-b", **changes)
+    parameters = {k: v for k, v in params.items() if v is not None}
     return {
-        "sam_parameters": {"value": {k: v for k, v in params.items() if v is not None}},
-        "sam_artifacts_bucket": {"value": "tfsam-dev-sam-artifacts-123456789012"},
-        "app_stack_name": {"value": "tfsam-dev-app"},
-        "aws_region": {"value": "eu-west-1"},
+        "version": 1,
+        "hash": app_contract.parameters_hash(parameters),
+        "region": "eu-west-1",
+        "stack_name": "tfsam-dev-app",
+        "artifact_bucket": "tfsam-dev-sam-artifacts-123456789012",
+        "parameters": parameters,
     }
 
 
-def test_a_terraform_output_missing_for_a_sam_parameter(repo: Path, tmp_path: Path) -> None:
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps(full_outputs(repo / "sam" / "template.yaml", DeadLetterQueueArn=None)))
+def test_sam_only_without_a_published_contract(repo: Path, ssm_endpoint: str) -> None:
+    env = with_contract(ssm_endpoint, "dev", None)
     before = snapshot(repo)
-    result = deploy(repo, "dev", "--sam-only", "--dry-run", env=no_aws_env(TFSAM_TF_OUTPUTS_FILE=str(outputs)))
-    assert_refused(repo, result, before, "Terraform output sam_parameters lacks DeadLetterQueueArn")
+    result = deploy(repo, "dev", "--sam-only", env=env)  # a real run: credentials, then the contract
+    assert_refused(
+        repo,
+        result,
+        before,
+        "infra for dev is not applied (no SSM parameter /tfsam/dev/contract in eu-west-1): "
+        "run ./scripts/deploy.sh dev --tf-only",
+    )
+    assert "==> [build]" not in result.stdout
+
+
+def test_a_contract_missing_a_template_parameter(repo: Path, ssm_endpoint: str) -> None:
+    document = contract_document(repo / "sam" / "template.yaml", DeadLetterQueueArn=None)
+    env = with_contract(ssm_endpoint, "staging", document)
+    before = snapshot(repo)
+    result = deploy(repo, "staging", "--sam-only", "--yes", env=env)
+    assert_refused(
+        repo,
+        result,
+        before,
+        "template.yaml needs parameter DeadLetterQueueArn, which the staging contract (/tfsam/staging/contract) "
+        "lacks: the infra change that adds it must be applied first",
+    )
+    assert "==> [build]" not in result.stdout
+
+
+def test_a_malformed_contract(repo: Path, ssm_endpoint: str) -> None:
+    env = with_contract(ssm_endpoint, "prod", {"version": 1, "parameters": {}})
+    before = snapshot(repo)
+    result = deploy(repo, "prod", "--sam-only", "--yes", "--dry-run", env=env)
+    assert_refused(repo, result, before, "SSM parameter /tfsam/prod/contract is not a contract document (hash: Field")
 
 
 def command_lines(stdout: str) -> list[str]:
@@ -264,14 +332,13 @@ def test_dry_run_prints_the_exact_commands(repo: Path, env_name: str) -> None:
     before = snapshot(repo)
     result = deploy(repo, env_name, "--dry-run")  # no credentials needed: nothing runs
     assert result.returncode == 0, result.stderr
-    placeholders = [f"{k}=<sam_parameters.{k}>" for k in template_parameters(repo / "sam" / "template.yaml")]
+    placeholders = [f"{k}=<contract.parameters.{k}>" for k in template_parameters(repo / "sam" / "template.yaml")]
     tf = "terraform -chdir=terraform"
     assert command_lines(result.stdout) == [
         f"{tf} init -input=false -reconfigure -backend-config=backends/{env_name}.s3.tfbackend",
         f"{tf} plan -input=false -lock-timeout=10m -var-file=environments/{env_name}.tfvars -out={env_name}.tfplan",
         f"{tf} show -json {env_name}.tfplan",
         f"{tf} apply -input=false -lock-timeout=10m {env_name}.tfplan",
-        f"{tf} output -json",
         "(cd sam && " + shlex.join(["sam", "build", "--parameter-overrides", *placeholders]) + ")",
         "(cd sam && "
         + shlex.join(
@@ -281,11 +348,11 @@ def test_dry_run_prints_the_exact_commands(repo: Path, env_name: str) -> None:
                 "--config-env",
                 env_name,
                 "--stack-name",
-                "<app_stack_name>",
+                "<contract.stack_name>",
                 "--region",
-                "<aws_region>",
+                "<contract.region>",
                 "--s3-bucket",
-                "<sam_artifacts_bucket>",
+                "<contract.artifact_bucket>",
                 "--no-fail-on-empty-changeset",
                 "--parameter-overrides",
                 *placeholders,
@@ -314,19 +381,19 @@ def test_a_plan_only_run_takes_no_state_lock(repo: Path, env_name: str) -> None:
     assert snapshot(repo) == before
 
 
-def test_dry_run_with_the_infra_jobs_outputs_prints_real_values(repo: Path, tmp_path: Path) -> None:
+def test_dry_run_sam_only_prints_the_contracts_values(repo: Path, ssm_endpoint: str) -> None:
     template = repo / "sam" / "template.yaml"
-    outputs = tmp_path / "outputs.json"
-    data = full_outputs(template)
-    outputs.write_text(json.dumps(data))
-    result = deploy(
-        repo, "staging", "--sam-only", "--yes", "--dry-run", env=no_aws_env(TFSAM_TF_OUTPUTS_FILE=str(outputs))
-    )
+    document = contract_document(template, VpcId="vpc-1")  # a key the template no longer declares: warned, dropped
+    env = with_contract(ssm_endpoint, "staging", document)
+    result = deploy(repo, "staging", "--sam-only", "--yes", "--dry-run", env=env)
     assert result.returncode == 0, result.stderr
+    assert "ssm:/tfsam/staging/contract in eu-west-1 (region from AWS_REGION)" in result.stdout
+    assert "WARNING: the staging contract has VpcId, which template.yaml no longer declares" in result.stdout
     lines = command_lines(result.stdout)
     assert len(lines) == 2, result.stdout  # --sam-only: no terraform at all
-    values = data["sam_parameters"]["value"]  # type: ignore[index]
-    tokens = [f"{k}={v}" for k, v in values.items()]
+    values = document["parameters"]
+    assert isinstance(values, dict)
+    tokens = [f"{k}={values[k]}" for k in template_parameters(template)]
     assert (
         lines[1]
         == "(cd sam && "
@@ -339,7 +406,7 @@ def test_dry_run_with_the_infra_jobs_outputs_prints_real_values(repo: Path, tmp_
                 "--stack-name",
                 "tfsam-dev-app",
                 "--region",
-                "eu-west-1",  # Terraform's region, not samconfig.toml's ap-northeast-1
+                "eu-west-1",  # the contract's region, not samconfig.toml's ap-northeast-1
                 "--s3-bucket",
                 "tfsam-dev-sam-artifacts-123456789012",
                 "--no-fail-on-empty-changeset",
@@ -352,12 +419,19 @@ def test_dry_run_with_the_infra_jobs_outputs_prints_real_values(repo: Path, tmp_
     )
 
 
-def test_dry_run_says_it_would_clear_a_failed_first_create_before_sam_deploy(repo: Path, tmp_path: Path) -> None:
+def test_dry_run_sam_only_without_credentials_shows_placeholders(repo: Path) -> None:
+    result = deploy(repo, "dev", "--sam-only", "--dry-run", env=no_aws_env(PATH=PATH_WITHOUT_TERRAFORM))
+    assert result.returncode == 0, result.stderr
+    assert "ssm:/tfsam/dev/contract in ap-northeast-1 (region from samconfig.toml [dev.deploy.parameters])" in (
+        result.stdout
+    )
+    assert "--stack-name '<contract.stack_name>'" in command_lines(result.stdout)[1]
+
+
+def test_dry_run_says_it_would_clear_a_failed_first_create_before_sam_deploy(repo: Path, ssm_endpoint: str) -> None:
     """A stack left in ROLLBACK_COMPLETE takes no change set: deploy.sh deletes it first (deploylib.stack_state)
     and only a deploy that creates the stack passes --on-failure DELETE; a dry run reads nothing, so it says so."""
-    outputs = tmp_path / "outputs.json"
-    outputs.write_text(json.dumps(full_outputs(repo / "sam" / "template.yaml")))
-    env = no_aws_env(TFSAM_TF_OUTPUTS_FILE=str(outputs))
+    env = with_contract(ssm_endpoint, "dev", contract_document(repo / "sam" / "template.yaml"))
     result = deploy(repo, "dev", "--sam-only", "--dry-run", env=env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

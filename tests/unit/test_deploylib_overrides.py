@@ -53,7 +53,7 @@ def test_list_values_are_comma_joined_for_comma_delimited_lists() -> None:
 def test_a_template_parameter_missing_from_the_outputs_is_named() -> None:
     outputs = outputs_for(TEMPLATE)
     del outputs["sam_parameters"]["value"]["TableStreamArn"]  # type: ignore[index]
-    with pytest.raises(DeployError, match=r"lacks TableStreamArn .*terraform/outputs.tf"):
+    with pytest.raises(DeployError, match=r"lacks TableStreamArn .*terraform/contract.tf"):
         build_overrides(outputs, TEMPLATE)
 
 
@@ -67,10 +67,16 @@ def test_parameters_with_defaults_are_still_required_because_cli_overrides_repla
         build_overrides(outputs, TEMPLATE)
 
 
-def test_an_output_key_the_template_does_not_declare_fails() -> None:
-    outputs = outputs_for(TEMPLATE, VpcId="vpc-1")
-    with pytest.raises(DeployError, match=r"has VpcId, which template\.yaml does not declare"):
-        build_overrides(outputs, TEMPLATE)
+def test_an_output_key_the_template_does_not_declare_only_warns() -> None:
+    # The infra publishes a new parameter before the app uses it (and the app drops one before the infra does).
+    warnings: list[str] = []
+    parameters = complete_parameters(
+        sam_parameters_from_outputs(outputs_for(TEMPLATE, VpcId="vpc-1")), TEMPLATE, warnings.append
+    )
+    assert "VpcId" not in parameters
+    assert warnings == [
+        "WARNING: Terraform's sam_parameters has VpcId, which template.yaml does not declare: not passed to sam"
+    ]
 
 
 def test_missing_or_malformed_sam_parameters_output() -> None:
