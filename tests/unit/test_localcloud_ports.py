@@ -321,9 +321,9 @@ def test_a_healthy_moto_that_is_not_the_started_process_is_never_taken_for_ours(
     state_dir = tmp_path / "ours" / "emulator"
     started = time.monotonic()
     with pytest.raises(RuntimeError) as raised:
-        emu.start(state_dir, port, timeout=20)
+        emu.start(state_dir, port, timeout=120)
     monkeypatch.undo()
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 60  # refused on sight, not after the start timeout
     assert str(raised.value) == (
         f"port {port} on 127.0.0.1 is in use by another local cloud's emulator "
         f"(pid {other.pid}, state dir {tmp_path / 'other'})"
