@@ -41,7 +41,9 @@ def test_terraform_failure_names_a_dead_emulator(
 
 def test_watchdog_interrupts_only_our_terraform_of_that_workspace(tmp_path: Path) -> None:
     """A dead emulator: Terraform (here a stand-in named `terraform`) is interrupted, another workspace's is not."""
-    sleeper = "import time; time.sleep(60)"
+    # Terraform (Go's signal.Notify) handles SIGINT even when it was started with SIGINT ignored, as a background
+    # job of a non-interactive shell is; Python would keep ignoring it, so the stand-in installs its handler.
+    sleeper = "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); time.sleep(60)"
     ours = subprocess.Popen(["terraform", "-c", sleeper, f"-chdir={tmp_path}/a"], executable=sys.executable)
     other = subprocess.Popen(["terraform", "-c", sleeper, f"-chdir={tmp_path}/b"], executable=sys.executable)
     dead = subprocess.Popen(["true"])
