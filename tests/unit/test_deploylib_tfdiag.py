@@ -91,7 +91,7 @@ def test_human_output_keeps_each_error_with_its_detail_and_drops_the_source_exce
     )
     assert tfdiag.error_text("", stderr) == (
         "Failed to query available provider packages Could not retrieve the list of available versions for "
-        "provider hashicorp/aws: no available releases; Unsupported argument An argument named \"foo\" is not "
+        'provider hashicorp/aws: no available releases; Unsupported argument An argument named "foo" is not '
         "expected here."
     )
 
