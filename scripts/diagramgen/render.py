@@ -192,7 +192,12 @@ def _draw(
                 if key in seen:
                     continue
                 seen.add(key)
-                drawn[a] >> Edge(**style) >> drawn[b]
+                if graph.nodes.get(src) is not None and graph.nodes[src].kind == "stream":
+                    # The stream feeds a function drawn left of it: lay the edge out forwards (function ->
+                    # stream) and draw the arrow at the function, instead of a loop round the whole picture.
+                    drawn[b] >> Edge(dir="back", **style) >> drawn[a]
+                else:
+                    drawn[a] >> Edge(**style) >> drawn[b]
         out_png.write_bytes(target.with_suffix(".png").read_bytes())
 
 
@@ -235,7 +240,7 @@ def render_simple(graph: Graph, out: Path) -> None:
                 if m.source == e.source and m.purpose == "monitors" and m.target in nodes:
                     edges.append((m.target, e.target, _edge_style("notifies", "dlq", "depth alarm")))
     layers = {c for c, cl in graph.clusters.items() if cl.kind in ("layer", "table")}
-    _draw(graph, "Architecture (simple)", out, nodes, edges, clusters=layers)
+    _draw(graph, f"{graph.environment}: architecture (simple)", out, nodes, edges, clusters=layers)
 
 
 def _routes(graph: Graph) -> set[str]:
@@ -461,7 +466,7 @@ def render_architecture(graph: Graph, out: Path) -> None:  # noqa: PLR0912, PLR0
                 pic.edge(e.source, e.target, **_edge_style(e.purpose, e.path, e.label if e.purpose == "calls" else ""))
             elif e.purpose in ("on-failure", "notifies", "logs to"):
                 pic.edge(e.source, e.target, **_edge_style(e.purpose, e.path, e.purpose))
-            elif e.purpose == "accesses":
+            elif e.purpose == "accesses" and g.nodes[e.target].kind != "stream":  # the ESM edge says it
                 pic.edge(e.source, e.target, **_edge_style(e.purpose, e.path, e.label))
         for api in _ids(g, "api", owner="sam"):
             routes = [e.target for e in g.edges if e.source == api and e.purpose == "routes"]
@@ -565,7 +570,7 @@ def render_dataflow(graph: Graph, out: Path) -> None:
     layers = {c for c, cl in graph.clusters.items() if cl.kind in ("layer", "table")}
     _draw(
         graph,
-        "Data flow: request, stream, schedule and DLQ paths",
+        f"{graph.environment}: data flow (request, stream, schedule and DLQ paths)",
         out,
         nodes,
         edges,
