@@ -488,7 +488,7 @@ def render_iam(graph: Graph, out: Path) -> None:
         out,
         "TB",
         nodesep="0.6",
-        ranksep="1.0",
+        ranksep="1.2",
     )
     # Every dotted edge is a grant of the role's policies (red: an explicit Deny); labels would cover the page.
     roles = _ids(g, "role", owner="terraform")
@@ -500,7 +500,8 @@ def render_iam(graph: Graph, out: Path) -> None:
     with diagram:
         with DCluster("SAM (app layer)", graph_attr=SAM_STYLE):
             for r in fn_roles:
-                pic.box("function", _wrap(g.nodes[assumed[r]].label, 16), [assumed[r]])
+                # Logical id only: the function name repeats in its role's name right below.
+                pic.box("function", g.nodes[assumed[r]].label.split("\n")[0], [assumed[r]])
         with DCluster("Terraform (infra layer): roles", graph_attr=TF_STYLE):
             with DCluster("function execution roles", graph_attr=SUB_STYLE):
                 for r in fn_roles:
@@ -516,7 +517,10 @@ def render_iam(graph: Graph, out: Path) -> None:
         with DCluster("Terraform (infra layer): resources the policies name", graph_attr=TF_STYLE):
             for block, ids in _blocks(g, [t for t in granted if g.nodes[t].kind != "role"]).items():
                 kind = g.nodes[ids[0]].kind
-                pic.box(kind, _box_label(g, ids, block.split(".", 1)[1], 4, 20), ids)
+                label = _box_label(g, ids, block.split(".", 1)[1], 4, 20)
+                if kind == "stream":  # "Stream\nNEW_AND_OLD_IMAGES" is wider than its icon; say whose it is
+                    label = f"stream of\n{g.nodes[ids[0].rsplit('/', 1)[0]].label}"
+                pic.box(kind, label, ids)
         for r in fn_roles:
             pic.edge(assumed[r], r, **_edge_style("assumes", "", "assumes"))
         # One edge per role and resource box, labelled with the union of read/write: few, short edges.
