@@ -9,6 +9,7 @@ data-flow pictures are drawn for dev.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -38,6 +39,14 @@ from diagrams.aws.security import IAM, KMS, IAMRole
 from diagrams.aws.storage import S3
 
 from diagramgen.graph import Graph, Node
+
+# graphviz's own layout (-Tjson) of each picture drawn in this process, by PNG name: the tests measure edges in it.
+LAYOUTS: dict[str, dict[str, Any]] = {}
+
+
+def _keep_layout(out_png: Path, diagram: Diagram) -> None:
+    LAYOUTS[out_png.name] = json.loads(diagram.dot.pipe(format="json", quiet=True))
+
 
 ICONS: dict[str, type[DNode]] = {
     "function": Lambda,
@@ -179,9 +188,15 @@ def _draw(
     out_png.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / out_png.stem
-        with Diagram(
-            title, filename=str(target), outformat="png", show=False, direction=direction, graph_attr=GRAPH_ATTR
-        ):
+        diagram = Diagram(
+            title,
+            filename=str(target),
+            outformat="png",
+            show=False,
+            direction=direction,
+            graph_attr=GRAPH_ATTR,
+        )
+        with diagram:
             fill(None)
             seen: set[tuple[str, str, str]] = set()
             for src, dst, style in edges:
@@ -199,6 +214,7 @@ def _draw(
                 else:
                     drawn[a] >> Edge(**style) >> drawn[b]
         out_png.write_bytes(target.with_suffix(".png").read_bytes())
+        _keep_layout(out_png, diagram)
 
 
 def _edge_style(purpose: str, path: str, label: str) -> dict[str, str]:
@@ -477,6 +493,7 @@ def render_architecture(graph: Graph, out: Path) -> None:  # noqa: PLR0912, PLR0
                 pic.edge(e.target, e.source, **_edge_style("monitors", "dlq", "depth"))
         del client
     out.write_bytes(png.read_bytes())
+    _keep_layout(out, diagram)
 
 
 def render_iam(graph: Graph, out: Path) -> None:
@@ -528,6 +545,7 @@ def render_iam(graph: Graph, out: Path) -> None:
             if e.purpose in ("grants", "denies") and e.source in roles:
                 pic.edge(e.source, e.target, **{**_edge_style(e.purpose, "", ""), "label": ""})
     out.write_bytes(png.read_bytes())
+    _keep_layout(out, diagram)
 
 
 def _trust(graph: Graph, role: str) -> list[str]:

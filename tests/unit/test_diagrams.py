@@ -16,7 +16,7 @@ import hcl2
 import pytest
 from diagramgen import tfplan
 from diagramgen.graph import ENVIRONMENTS, Graph, build_graph, load_plan
-from diagramgen.render import NODE_ATTR, picture_paths, render_all
+from diagramgen.render import LAYOUTS, NODE_ATTR, picture_paths, render_all
 from diagramgen.sammodel import load_template
 
 
@@ -253,6 +253,18 @@ def test_every_picture_is_readable_at_natural_size(repo_root: Path, tmp_path: Pa
         assert png.stat().st_size > 20_000, png  # icons and labels, not an empty canvas
     for env in ENVIRONMENTS:
         assert (tmp_path / f"architecture-{env}.png").is_file() and (tmp_path / f"iam-{env}.png").is_file()
+    # No edge crosses the whole picture (the old architecture.png had role -> resource edges spanning the page):
+    # measured on graphviz's own layout of each picture (-Tjson), as the share of the drawing's width and height.
+    for png in outputs:
+        layout = LAYOUTS[png.name]
+        x0, y0, x1, y1 = (float(v) for v in layout["bb"].split(","))
+        for edge in layout.get("edges", []):
+            points = [p for op in edge.get("_draw_", []) if op["op"] in ("b", "B") for p in op["points"]]
+            if not points:
+                continue  # invisible layout edges
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            span = max((max(xs) - min(xs)) / (x1 - x0), (max(ys) - min(ys)) / (y1 - y0))
+            assert span < 0.85, (png.name, edge.get("label"), round(span, 2))
 
 
 def test_committed_pictures_are_the_ones_the_docs_embed(repo_root: Path) -> None:
