@@ -1,24 +1,28 @@
-"""The architecture as a graph derived from the code: Terraform resources + the SAM template, joined through the
-`sam_parameters` output (the layer contract). Nothing here names a specific resource of this project: kinds come
-from resource *types*, edges from references (Terraform expressions, IAM statements, SAM Refs and events).
+"""The architecture as a graph derived from the code: Terraform's plan of one environment (the digest made by
+diagramgen.tfplan) and the SAM template, joined through the `sam_parameters` output (the layer contract). Nothing
+here names a specific resource of this project: kinds come from resource *types*, edges from references (the
+plan's configuration references, IAM statements, SAM Refs and events).
 
-The graph is the contract (docs/images/graph.json, checked in CI); the PNGs are renderings of it.
+The graph is the contract (docs/images/graph-<env>.json, checked in CI); the PNGs are renderings of it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diagramgen.hclexpr import UNKNOWN, Scope, evaluate
+from diagramgen import tfplan
 from diagramgen.sammodel import SamTemplate, Unresolved, load_template, referenced_names, resolve
-from diagramgen.tfmodel import ALL, Ref, TfModule, TfResource, load_module, load_tfvars, tfvars_files
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Every environment drawn from its own plan: dev (cheapest network) and prod (NAT per AZ, PITR, protection).
+ENVIRONMENTS = ("dev", "prod")
 DEFAULT_ENVIRONMENT = "dev"
+UNKNOWN = "(known after apply)"  # how `terraform show -json` digests render a value only known after apply
 
 # Terraform resource types -> kind. Types not listed here still appear (kind "resource"), unless they configure
 # another resource (see _is_detail), so a new kind of infrastructure is never silently dropped.
@@ -164,9 +168,7 @@ class Graph:
 
 
 def _clean(value: Any) -> Any:
-    """JSON-safe, sorted, with UNKNOWN shown the way `terraform plan` does."""
-    if value is UNKNOWN:
-        return "(known after apply)"
+    """JSON-safe and sorted."""
     if isinstance(value, Unresolved):
         return str(value)
     if isinstance(value, dict):
@@ -181,228 +183,247 @@ def _clean(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def instance_id(res: TfResource, key: Any) -> str:
-    if key is None:
-        return res.address
-    if isinstance(key, int):
-        return f"{res.address}[{key}]"
-    return f'{res.address}["{key}"]'
+def _ref_address(ref: str) -> tuple[str, str | None, str]:
+    """'aws_iam_role.function["api"].arn' -> ('aws_iam_role.function', 'aws_iam_role.function["api"]', 'arn')."""
+    m = re.match(r"^((?:data\.)?[\w-]+\.[\w-]+)(\[[^\]]*\])?(?:\.(\w+))?", ref)
+    if not m:
+        return ref, None, ""
+    block, index, attr = m.group(1), m.group(2), m.group(3) or ""
+    return block, (block + index if index else None), attr
 
 
 class _Builder:
-    def __init__(self, tf: TfModule, sam: SamTemplate | None, environment: str, tfvars: dict[str, Any]) -> None:
-        self.tf = tf
+    def __init__(self, plan: dict[str, Any], tf_files: dict[str, str], sam: SamTemplate | None, env: str) -> None:
+        self.plan = plan  # the committed digest of this environment's terraform plan (diagramgen.tfplan)
+        self.tf_files = tf_files  # block address -> file that declares it
         self.sam = sam
-        self.scope: Scope = tf.scope(tfvars)
         self.instances: dict[str, list[str]] = {}  # block address -> node ids
         self.detail_of: dict[str, str] = {}
-        self.graph = Graph(environment, None)
+        self.graph = Graph(env, None)
 
-    # -- Terraform ----------------------------------------------------------------------------------------------
+    # -- Terraform (from the plan) ------------------------------------------------------------------------------
 
-    def is_detail(self, res: TfResource) -> bool:
-        if res.type in TF_DETAIL_TYPES:
+    def managed_blocks(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(a, b) for a, b in self.plan["blocks"].items() if b["mode"] == "managed"]
+
+    def is_detail(self, rtype: str) -> bool:
+        if rtype in TF_DETAIL_TYPES:
             return True
-        if res.type in TF_KINDS:
+        if rtype in TF_KINDS:
             return False
         # aws_s3_bucket_versioning configures aws_s3_bucket, aws_iam_role_policy configures aws_iam_role...
-        return any(res.type.startswith(t + "_") for t in TF_KINDS)
+        return any(rtype.startswith(t + "_") for t in TF_KINDS)
 
     def add_terraform(self) -> None:
         g = self.graph
         g.clusters["layer:infra"] = Cluster("layer:infra", "Terraform (infra layer)", "layer")
-        for res in self.tf.resources.values():
-            if res.mode != "resource" or self.is_detail(res):
+        per_block: dict[str, list[str]] = defaultdict(list)
+        for address, inst in self.plan["instances"].items():
+            per_block[inst["block"]].append(address)
+        for block, info in self.managed_blocks():
+            if self.is_detail(info["type"]):
                 continue
-            keys = self.tf.instance_keys(res, self.scope)
-            kind = TF_KINDS.get(res.type, "resource")
-            attrs_common: dict[str, Any] = {"type": res.type}
-            if keys == []:
-                # Declared but switched off in this environment (NAT in dev): still drawn, marked as such.
-                node = self.tf_node(res, None, kind, {**attrs_common, "instances": 0})
-                node.id = res.address
-                self.instances[res.address] = [g.add(node).id]
+            kind = TF_KINDS.get(info["type"], "resource")
+            addresses = sorted(per_block.get(block, []))
+            if not addresses:
+                # Declared but with no instance in this environment's plan (NAT in dev): drawn, marked as such.
+                node = self.tf_node(block, block, info["type"], kind, {})
+                node.attrs["instances"] = 0
+                node.label = f"{node.label}\n(none in {g.environment})"
+                self.instances[block] = [g.add(node).id]
                 continue
-            ids = []
-            for key in keys or [None]:
-                attrs = dict(attrs_common)
-                if keys is None:
-                    attrs["instances"] = "(known after apply)"
-                node = self.tf_node(res, key, kind, attrs)
-                ids.append(g.add(node).id)
-            self.instances[res.address] = ids
+            self.instances[block] = [
+                g.add(self.tf_node(a, block, info["type"], kind, self.plan["instances"][a]["values"])).id
+                for a in addresses
+            ]
         self.add_table_parts()
         self.add_network_clusters()
         self.attach_details()
         self.add_tf_edges()
 
-    def tf_node(self, res: TfResource, key: Any, kind: str, attrs: dict[str, Any]) -> Node:
-        scope = self.tf.instance_scope(res, self.scope, key) if key is not None else self.scope
-        name = _first_known(res.body, scope, ("name", "alarm_name", "dashboard_name", "bucket", "description"))
-        tags = evaluate(res.body.get("tags", {}), scope)
-        if name is None and isinstance(tags, dict) and isinstance(tags.get("Name"), str):
-            name = tags["Name"]
-        for attr in ("service_name", "vpc_endpoint_type", "availability_zone", "cidr_block", "retention_in_days"):
-            if attr in res.body:
-                attrs[attr] = evaluate(res.body[attr], scope)
-        if res.type == "aws_cloudwatch_metric_alarm":
-            attrs.update(self.alarm_attrs(res, scope))
-        label = name or instance_id(res, key)
-        if attrs.get("instances") == 0:
-            label = f"{label}\n(none in {self.graph.environment})"
+    def tf_node(self, address: str, block: str, rtype: str, kind: str, values: dict[str, Any]) -> Node:
+        name = next(
+            (
+                values[k]
+                for k in ("name", "alarm_name", "dashboard_name", "bucket", "tag_name")
+                if _is_known(values.get(k))
+            ),
+            None,
+        )
+        attrs: dict[str, Any] = {"type": rtype}
+        for key in (
+            "service_name",
+            "vpc_endpoint_type",
+            "availability_zone",
+            "cidr_block",
+            "retention_in_days",
+            "deletion_protection_enabled",
+            "connectivity_type",
+            "namespace",
+            "metric_name",
+            "threshold",
+            "comparison_operator",
+            "dimensions",
+            "name",
+        ):
+            if key in values:
+                attrs[key] = values[key]
+        pitr = values.get("point_in_time_recovery")
+        if isinstance(pitr, list) and pitr:
+            attrs["point_in_time_recovery"] = bool(pitr[0].get("enabled"))
         return Node(
-            id=instance_id(res, key),
+            id=address,
             kind=kind,
-            label=str(label),
+            label=str(name or address),
             layer="infra",
             owner="terraform",
-            source=res.file,
-            block=res.address,
+            source=self.tf_files.get(block, "terraform/"),
+            block=block,
             cluster="layer:infra",
             attrs=attrs,
         )
 
-    def alarm_attrs(self, res: TfResource, scope: Scope) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for attr in ("namespace", "metric_name", "threshold", "comparison_operator"):
-            if attr in res.body:
-                out[attr] = evaluate(res.body[attr], scope)
-        dims = evaluate(res.body.get("dimensions", {}), scope)
-        if isinstance(dims, dict):
-            out["dimensions"] = dims
-        metrics = [
-            evaluate(q["metric"], scope).get("metric_name")
-            for q in res.body.get("metric_query", [])
-            if isinstance(q.get("metric"), dict)
-        ]
-        if metrics:
-            out["metric_name"] = " + ".join(str(m) for m in metrics)
-        return out
-
     def add_table_parts(self) -> None:
         """GSIs and the stream are parts of a table: nodes of their own, in the table's cluster."""
         g = self.graph
-        for res in self.tf.of_type("aws_dynamodb_table"):
-            for node_id in self.instances.get(res.address, []):
-                cluster = f"table:{node_id}"
-                g.clusters[cluster] = Cluster(cluster, f"DynamoDB {g.nodes[node_id].label}", "table", "layer:infra")
-                g.nodes[node_id].cluster = cluster
-                keys = {"hash_key": res.body.get("hash_key"), "range_key": res.body.get("range_key")}
-                g.nodes[node_id].attrs.update({k: evaluate(v, self.scope) for k, v in keys.items() if v})
-                for raw_gsi in res.body.get("global_secondary_index", []):
-                    gsi = evaluate(raw_gsi, self.scope)
-                    gid = f"{node_id}/gsi/{gsi['name']}"
-                    attrs = {k: gsi[k] for k in ("hash_key", "range_key", "projection_type") if k in gsi}
-                    label = f"GSI {gsi['name']}\n{attrs.get('hash_key')} / {attrs.get('range_key', '-')}"
-                    g.add(Node(gid, "gsi", label, "infra", "terraform", res.file, res.address, cluster, attrs))
-                    g.link(gid, node_id, "index of")
-                enabled = evaluate(res.body.get("stream_enabled", False), self.scope)
-                if enabled:
-                    sid = f"{node_id}/stream"
-                    view = evaluate(res.body.get("stream_view_type", ""), self.scope)
-                    attrs = {"stream_view_type": view, "enabled": enabled}
-                    g.add(Node(sid, "stream", f"Stream\n{view}", "infra", "terraform", res.file, res.address, cluster))
-                    g.nodes[sid].attrs = attrs
-                    g.link(node_id, sid, "change records", "stream")
-
-    def add_network_clusters(self) -> None:
-        """VPC -> subnet groups (one cluster per subnet resource block) -> one subnet node per AZ."""
-        g = self.graph
-        vpcs = {nid for res in self.tf.of_type("aws_vpc") for nid in self.instances.get(res.address, [])}
-        for vpc_id in sorted(vpcs):
-            g.clusters[f"vpc:{vpc_id}"] = Cluster(f"vpc:{vpc_id}", f"VPC {g.nodes[vpc_id].label}", "vpc", "layer:infra")
-            g.nodes[vpc_id].cluster = f"vpc:{vpc_id}"
-        for res in self.tf.of_type("aws_subnet"):
-            vpc = self.targets(self.tf.refs(res.body.get("vpc_id", ""), self.scope))
-            parent = f"vpc:{vpc[0]}" if vpc else "layer:infra"
-            cid = f"subnets:{res.address}"
-            g.clusters[cid] = Cluster(cid, f"{res.name} subnets", "subnets", parent)
-            for nid in self.instances.get(res.address, []):
-                g.nodes[nid].cluster = cid
-                az = g.nodes[nid].attrs.get("availability_zone")
-                g.nodes[nid].label = f"{res.name} {az}" if isinstance(az, str) else g.nodes[nid].label
-        # Other network components sit in the innermost network cluster they reference.
-        network_kinds = {"nat_gateway", "vpc_endpoint", "security_group", "internet_gateway", "flow_log"}
-        for node in list(g.nodes.values()):
-            if node.owner != "terraform" or node.kind not in network_kinds:
+        for node in g.of_kind("table"):
+            if node.owner != "terraform" or node.attrs.get("instances") == 0:
                 continue
-            res = self.tf.resources[node.block]
-            refs = self.tf.refs(res.body, self.scope, through_data=False)
-            subnet_clusters = sorted(f"subnets:{r.address}" for r in refs if r.address.startswith("aws_subnet."))
-            vpc_refs = sorted(f"vpc:{t}" for t in self.targets({r for r in refs if r.address.startswith("aws_vpc.")}))
-            if subnet_clusters and subnet_clusters[0] in g.clusters:
-                node.cluster = subnet_clusters[0]
-            elif vpc_refs and vpc_refs[0] in g.clusters:
-                node.cluster = vpc_refs[0]
+            values = self.plan["instances"][node.id]["values"]
+            cluster = f"table:{node.id}"
+            g.clusters[cluster] = Cluster(cluster, f"DynamoDB {node.label}", "table", "layer:infra")
+            node.cluster = cluster
+            node.attrs.update({k: values[k] for k in ("hash_key", "range_key") if k in values})
+            for gsi in values.get("global_secondary_index", []):
+                gid = f"{node.id}/gsi/{gsi['name']}"
+                attrs = {k: gsi[k] for k in ("hash_key", "range_key", "projection_type") if gsi.get(k)}
+                label = f"GSI {gsi['name']}\n{attrs.get('hash_key')} / {attrs.get('range_key', '-')}"
+                g.add(Node(gid, "gsi", label, "infra", "terraform", node.source, node.block, cluster, attrs))
+                g.link(gid, node.id, "index of")
+            if values.get("stream_enabled"):
+                sid = f"{node.id}/stream"
+                view = values.get("stream_view_type", "")
+                attrs = {"stream_view_type": view, "enabled": True}
+                g.add(Node(sid, "stream", f"Stream\n{view}", "infra", "terraform", node.source, node.block, cluster))
+                g.nodes[sid].attrs = attrs
+                g.link(node.id, sid, "change records", "stream")
 
-    def attach_details(self) -> None:
-        """Record each detail resource on the component it configures (shown in graph.json, not drawn)."""
-        for res in self.tf.resources.values():
-            if res.mode != "resource" or not self.is_detail(res):
-                continue
-            refs = sorted(self.tf.refs(res.body, self.scope, through_data=False), key=lambda r: r.address)
-            # Prefer the resource whose type this one extends (aws_s3_bucket_policy -> aws_s3_bucket).
-            refs.sort(key=lambda r: (not res.type.startswith(r.address.split(".")[0]), r.address))
-            for ref in refs:
-                targets = self.targets({ref})
-                if targets:
-                    for t in targets:
-                        self.graph.nodes[t].attrs.setdefault("details", [])
-                        if res.address not in self.graph.nodes[t].attrs["details"]:
-                            self.graph.nodes[t].attrs["details"].append(res.address)
-                    self.detail_of[res.address] = ref.address
-                    break
+    def refs(self, block: str, *attrs: str) -> list[str]:
+        """Resource references of some arguments of a block (all arguments when none is named), from the plan."""
+        refs = self.plan["blocks"].get(block, {}).get("refs", {})
+        return sorted({r for a, rs in refs.items() if not attrs or a in attrs for r in rs})
 
-    def targets(self, refs: set[Ref]) -> list[str]:
-        """Node ids a set of references points at (a stream_arn reads the table's stream node)."""
+    def targets(self, refs: list[str]) -> list[str]:
+        """Node ids that references point at (a stream_arn reads the table's stream node)."""
         out: set[str] = set()
         for ref in refs:
-            ids = self.instances.get(ref.address)
+            block, instance, attr = _ref_address(ref)
+            ids = self.instances.get(block)
             if ids is None:
                 continue
-            if ref.key is not ALL:
-                res = self.tf.resources[ref.address]
-                wanted = instance_id(res, ref.key)
-                ids = [i for i in ids if i == wanted] or ids
+            if instance is not None:
+                ids = [i for i in ids if i == instance] or ids
             for nid in ids:
-                if ref.attribute in ("stream_arn", "stream_label") and f"{nid}/stream" in self.graph.nodes:
+                if attr in ("stream_arn", "stream_label") and f"{nid}/stream" in self.graph.nodes:
                     out.add(f"{nid}/stream")
                 else:
                     out.add(nid)
         return sorted(out)
 
+    def add_network_clusters(self) -> None:
+        """VPC -> subnet groups (one cluster per subnet resource block) -> one subnet node per AZ."""
+        g = self.graph
+        for vpc in g.of_kind("vpc"):
+            g.clusters[f"vpc:{vpc.id}"] = Cluster(f"vpc:{vpc.id}", f"VPC {vpc.label}", "vpc", "layer:infra")
+            vpc.cluster = f"vpc:{vpc.id}"
+        for block, info in self.managed_blocks():
+            if info["type"] != "aws_subnet":
+                continue
+            vpc = self.targets(self.refs(block, "vpc_id"))
+            parent = f"vpc:{vpc[0]}" if vpc else "layer:infra"
+            cid = f"subnets:{block}"
+            g.clusters[cid] = Cluster(cid, f"{block.split('.', 1)[1]} subnets", "subnets", parent)
+            for nid in self.instances.get(block, []):
+                g.nodes[nid].cluster = cid
+                az = g.nodes[nid].attrs.get("availability_zone")
+                cidr = g.nodes[nid].attrs.get("cidr_block")
+                if isinstance(az, str):
+                    g.nodes[nid].label = f"{block.split('.', 1)[1]} {az}" + (f"\n{cidr}" if _is_known(cidr) else "")
+        # Other network components sit in the innermost network cluster they reference.
+        network_kinds = {"nat_gateway", "vpc_endpoint", "security_group", "internet_gateway", "flow_log"}
+        for node in list(g.nodes.values()):
+            if node.owner != "terraform" or node.kind not in network_kinds:
+                continue
+            refs = self.refs(node.block)
+            subnet_clusters = sorted({f"subnets:{_ref_address(r)[0]}" for r in refs if r.startswith("aws_subnet.")})
+            vpc_clusters = sorted({f"vpc:{t}" for r in refs if r.startswith("aws_vpc.") for t in self.targets([r])})
+            if subnet_clusters and subnet_clusters[0] in g.clusters:
+                node.cluster = subnet_clusters[0]
+            elif vpc_clusters and vpc_clusters[0] in g.clusters:
+                node.cluster = vpc_clusters[0]
+
+    def attach_details(self) -> None:
+        """Record each detail resource on the component it configures (shown in graph-<env>.json, not drawn)."""
+        for block, info in self.managed_blocks():
+            if not self.is_detail(info["type"]):
+                continue
+            # Prefer the resource whose type this one extends (aws_s3_bucket_policy -> aws_s3_bucket).
+            refs = sorted(
+                self.refs(block), key=lambda r: (not info["type"].startswith(_ref_address(r)[0].split(".")[0]), r)
+            )
+            for ref in refs:
+                targets = self.targets([ref])
+                if targets:
+                    for t in targets:
+                        details = self.graph.nodes[t].attrs.setdefault("details", [])
+                        if block not in details:
+                            details.append(block)
+                    self.detail_of[block] = _ref_address(ref)[0]
+                    break
+
     def add_tf_edges(self) -> None:  # noqa: PLR0912 - one branch per resource type with edges
         g = self.graph
-        for res in self.tf.resources.values():
-            if res.mode != "resource":
-                continue
-            keys = self.tf.instance_keys(res, self.scope) or [None]
-            for key in keys:
-                scope = self.tf.instance_scope(res, self.scope, key) if key is not None else self.scope
-                if res.type == "aws_cloudwatch_metric_alarm":
-                    src = instance_id(res, key)
-                    watched = {k: v for k, v in res.body.items() if k in ("dimensions", "metric_query")}
-                    for t in self.targets(self.tf.refs(watched, scope)):
+        for block, info in self.managed_blocks():
+            rtype = info["type"]
+            sources = self.instances.get(block, [])
+            if rtype == "aws_cloudwatch_metric_alarm":
+                for src in sources:
+                    for t in self.targets(self.refs(block, "dimensions", "metric_query")):
                         g.link(src, t, "monitors")
-                    for attr in ("alarm_actions", "ok_actions", "insufficient_data_actions"):
-                        for t in self.targets(self.tf.refs(res.body.get(attr, []), scope)):
-                            g.link(src, t, "notifies", "dlq" if self.alarm_is_dlq(src) else "")
-                elif res.type in ("aws_iam_role_policy", "aws_iam_role_policy_attachment", "aws_iam_policy"):
-                    self.add_grants(res, scope)
-                elif res.type in {"aws_cloudwatch_log_group", "aws_kms_key"}:
-                    continue
-                elif res.type == "aws_flow_log":
-                    for t in self.targets(self.tf.refs(res.body.get("log_destination", ""), scope)):
-                        g.link(instance_id(res, key), t, "logs to")
-                elif res.type == "aws_vpc_endpoint":
-                    for t in self.targets(self.tf.refs(res.body.get("route_table_ids", []), scope)):
-                        g.link(instance_id(res, key), t, "routes")
-        # Role -> trust: which service may assume it (from the assume-role policy's principals)
-        for res in self.tf.of_type("aws_iam_role"):
-            for nid in self.instances.get(res.address, []):
-                principals = self.trust_principals(res)
+                for src in sources:
+                    dlq = self.alarm_is_dlq(src)
+                    for t in self.targets(self.refs(block, "alarm_actions", "ok_actions", "insufficient_data_actions")):
+                        g.link(src, t, "notifies", "dlq" if dlq else "")
+            elif rtype in ("aws_iam_role_policy", "aws_iam_role_policy_attachment", "aws_iam_policy"):
+                self.add_grants(block, info)
+            elif rtype == "aws_flow_log":
+                for src in sources:
+                    for t in self.targets(self.refs(block, "log_destination")):
+                        g.link(src, t, "logs to")
+            elif rtype == "aws_vpc_endpoint":
+                for src in sources:
+                    for t in self.targets(self.refs(block, "route_table_ids")):
+                        g.link(src, t, "routes")
+        # An alarm watches what its dimensions name (known values in the plan), Terraform-owned or not.
+        named = {(str(n.attrs["name"])): n.id for n in g.nodes.values() if _is_known(n.attrs.get("name"))}
+        for alarm in g.of_kind("alarm"):
+            for value in (alarm.attrs.get("dimensions") or {}).values():
+                if isinstance(value, str) and value in named:
+                    g.link(alarm.id, named[value], "monitors")
+        # Role -> trust: which principals may assume it (from the assume-role policy document's statements).
+        for block, info in self.managed_blocks():
+            if info["type"] != "aws_iam_role":
+                continue
+            principals = sorted(
+                {p for doc in self.policy_docs(self.refs(block, "assume_role_policy")) for p in doc["principals"]}
+            )
+            for nid in self.instances.get(block, []):
                 if principals:
                     g.nodes[nid].attrs["trusted_principals"] = principals
+
+    def policy_docs(self, refs: list[str]) -> list[dict[str, Any]]:
+        docs = [self.plan["blocks"].get(_ref_address(r)[0], {}) for r in refs]
+        return [st for d in docs for st in d.get("statements", [])]
 
     def alarm_is_dlq(self, alarm_id: str) -> bool:
         return any(
@@ -410,51 +431,52 @@ class _Builder:
             for e in self.graph.edges
         )
 
-    def trust_principals(self, res: TfResource) -> list[str]:
-        out: set[str] = set()
-        text = res.body.get("assume_role_policy", "")
-        for m in re.finditer(r"data\.aws_iam_policy_document\.([\w-]+)", str(text)):
-            doc = self.tf.resources.get(f"data.aws_iam_policy_document.{m.group(1)}")
-            for st in doc.body.get("statement", []) if doc else []:
-                for p in st.get("principals", []):
-                    ids = evaluate(p.get("identifiers", []), self.scope)
-                    if isinstance(ids, list):
-                        out.update(str(i) for i in ids if i is not UNKNOWN)
-        return sorted(out)
-
-    def add_grants(self, res: TfResource, scope: Scope) -> None:
+    def add_grants(self, block: str, info: dict[str, Any]) -> None:
         """Role -> resource edges from the statements of the policies attached to each role."""
-        role_refs = {
-            r
-            for r in self.tf.refs(res.body.get("role", res.body.get("roles", "")), scope)
-            if r.address.startswith("aws_iam_role.")
-        }
-        roles = self.targets(role_refs)
+        keys = [i["index"] for i in self.plan["instances"].values() if i["block"] == block]
+        if keys and all(isinstance(k, str) for k in keys):
+            # for_each policies pair by key (role[each.key], log_group[each.key]): the plan's references name
+            # the block only, so instances with the policy's own key are the ones meant, where they exist.
+            for key in sorted(keys):
+                self._grants(block, info, lambda ids, k=key: [i for i in ids if i.endswith(f'["{k}"]')] or ids)
+        else:
+            self._grants(block, info, lambda ids: ids)
+
+    def _grants(self, block: str, info: dict[str, Any], narrow: Any) -> None:
+        refs = [r for r in self.refs(block, "role", "roles") if r.startswith("aws_iam_role.")]
+        roles = narrow(self.targets(refs))
         if not roles:
             return
-        policy_value = res.body.get("policy", "")
-        if res.type == "aws_iam_role_policy_attachment":
-            arn = res.body.get("policy_arn", "")
-            pol = [r for r in self.tf.refs(arn, scope) if r.address.startswith("aws_iam_policy.")]
+        policy_refs = self.refs(block, "policy")
+        if info["type"] == "aws_iam_role_policy_attachment":
+            pol = [r for r in self.refs(block, "policy_arn") if r.startswith("aws_iam_policy.")]
             if not pol:
+                managed = info.get("constants", {}).get("policy_arn", "(computed)")
                 for role in roles:
-                    managed = evaluate(arn, scope)
-                    self.graph.nodes[role].attrs.setdefault("managed_policies", []).append(str(managed))
+                    policies = self.graph.nodes[role].attrs.setdefault("managed_policies", [])
+                    if str(managed) not in policies:
+                        policies.append(str(managed))
                 return
-            policy_value = self.tf.resources[pol[0].address].body.get("policy", "")
+            policy_refs = self.refs(_ref_address(pol[0])[0], "policy")
         per_target: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for st in self.tf.policy_statements(policy_value, scope):
-            for target in self.targets(set(st.refs)):
-                per_target[(target, st.effect)].update(st.actions or ("*",))
-            if st.wildcard:
+        for st in self.policy_docs(policy_refs):
+            for target in self._narrow_targets(st["targets"], narrow):
+                per_target[(target, st["effect"])].update(st["actions"] or ("*",))
+            if st["wildcard"]:
                 for role in roles:
                     wild = self.graph.nodes[role].attrs.setdefault("wildcard_actions", [])
-                    wild.extend(a for a in st.actions if a not in wild)
+                    wild.extend(a for a in st["actions"] if a not in wild)
                     wild.sort()
         for (target, effect), actions in per_target.items():
             purpose = "denies" if effect.lower() == "deny" else "grants"
             for role in roles:
                 self.graph.link(role, target, purpose, label=summarize_actions(actions))
+
+    def _narrow_targets(self, refs: list[str], narrow: Any) -> list[str]:
+        out: set[str] = set()
+        for ref in refs:
+            out.update(narrow(self.targets([ref])))
+        return sorted(out)
 
     # -- SAM ---------------------------------------------------------------------------------------------------
 
@@ -468,7 +490,7 @@ class _Builder:
         for name, spec in self.sam.parameters.items():
             if name not in values:
                 values[name] = spec.get("Default", Unresolved(f"parameter {name}"))
-        region = self.scope.variables.get("aws_region")
+        region = self.plan["variables"].get("aws_region")
         pseudo = {
             "AWS::Region": region if isinstance(region, str) else "",
             "AWS::Partition": "aws",
@@ -506,23 +528,13 @@ class _Builder:
         self.link_by_name()
 
     def contract(self) -> dict[str, dict[str, Any]]:
-        """sam_parameters: each key's Terraform expression, its value in this environment, what it points at."""
+        """sam_parameters: each key's Terraform expression, its planned value, what it points at."""
         out: dict[str, dict[str, Any]] = {}
-        output = self.tf.outputs.get("sam_parameters", {})
-        value = output.get("value", {})
-        # `value = local.sam_parameters` (contract.tf builds the map once): its expressions are the local's.
-        named = re.fullmatch(r"\$\{local\.(\w+)\}", value.strip()) if isinstance(value, str) else None
-        if named and isinstance(self.tf.locals.get(named.group(1)), dict):
-            value = self.tf.locals[named.group(1)]
-        if isinstance(value, str):
-            evaluated = evaluate(value, self.scope)
-            value = evaluated if isinstance(evaluated, dict) else {}
-        for key, expr in value.items():
-            refs = self.tf.refs(expr, self.scope)
+        for key, entry in self.plan["sam_parameters"].items():
             out[key] = {
-                "expression": _expr_text(expr),
-                "value": evaluate(expr, self.scope),
-                "targets": self.targets(refs),
+                "expression": entry["expression"],
+                "value": entry["value"],
+                "targets": self.targets(entry["targets"]),
                 "in_template": bool(self.sam and key in self.sam.parameters),
             }
         if self.sam:
@@ -753,32 +765,39 @@ def summarize_actions(actions: set[str] | tuple[str, ...]) -> str:
     return ", ".join(f"{svc} {'/'.join(v for v in order if v in verbs)}" for svc, verbs in sorted(per_service.items()))
 
 
-def _first_known(body: dict[str, Any], scope: Scope, attrs: tuple[str, ...]) -> str | None:
-    for attr in attrs:
-        if attr in body:
-            value = evaluate(body[attr], scope)
-            if isinstance(value, str) and value:
-                return value
-    return None
+def _is_known(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and value != UNKNOWN
 
 
-def _expr_text(expr: Any) -> str:
-    text = expr if isinstance(expr, str) else repr(expr)
-    if text.startswith("${") and text.endswith("}") and text.count("${") == 1:
-        return text[2:-1]
-    return text
+def _declaring_files(repo: Path) -> dict[str, str]:
+    """Block address -> the .tf file declaring it (python-hcl2; only for the docs' "defined in" column)."""
+    import hcl2
+
+    out: dict[str, str] = {}
+    for path in sorted((repo / "terraform").glob("*.tf")):
+        with path.open(encoding="utf-8") as fh:
+            doc = hcl2.load(fh)
+        for mode, prefix in (("resource", ""), ("data", "data.")):
+            for block in doc.get(mode, []):
+                for rtype, named in block.items():
+                    for name in named:
+                        out[f"{prefix}{rtype.strip(chr(34))}.{name.strip(chr(34))}"] = path.relative_to(repo).as_posix()
+    return out
 
 
-def build_graph(repo: Path, environment: str = DEFAULT_ENVIRONMENT) -> Graph:
-    """Read terraform/ and sam/template.yaml under `repo` and build the graph for one environment's tfvars."""
-    tf = load_module(repo / "terraform", repo)
-    files = tfvars_files(repo / "terraform")
-    tfvars = load_tfvars(files[environment]) if environment in files else {"environment": environment}
-    tfvars.setdefault("environment", environment)
+def load_plan(repo: Path, environment: str) -> dict[str, Any]:
+    """The committed digest of ``environment``'s terraform plan (regenerate with generate_diagrams.py)."""
+    return json.loads(tfplan.digest_path(repo, environment).read_text(encoding="utf-8"))
+
+
+def build_graph(repo: Path, environment: str = DEFAULT_ENVIRONMENT, plan: dict[str, Any] | None = None) -> Graph:
+    """The graph of one environment: its Terraform plan digest joined with sam/template.yaml."""
+    plan = load_plan(repo, environment) if plan is None else plan
     template = repo / "sam" / "template.yaml"
     sam = load_template(template, repo) if template.is_file() else None
-    builder = _Builder(tf, sam, environment, tfvars)
-    builder.graph.tfvars = files[environment].relative_to(repo).as_posix() if environment in files else None
+    builder = _Builder(plan, _declaring_files(repo), sam, environment)
+    tfvars = repo / "terraform" / "environments" / f"{environment}.tfvars"
+    builder.graph.tfvars = tfvars.relative_to(repo).as_posix() if tfvars.is_file() else None
     builder.add_terraform()
     builder.add_sam()
     return builder.graph

@@ -9,7 +9,8 @@ per service pointing at the emulator, and a ``local`` backend so state stays in 
 
 Public API (stable; used by tests/infra and the local cloud):
 
-- ``prepare(workdir, endpoint_url) -> Path``: (re)build the workspace in ``workdir``; returns ``workdir``.
+- ``prepare(workdir, endpoint_url, source=TERRAFORM_DIR) -> Path``: (re)build the workspace in ``workdir`` from
+  the module in ``source``; returns ``workdir``.
 - ``run(args, workdir, *, check=True, timeout=600) -> CompletedProcess[str]``: ``terraform -chdir=workdir
   ARGS`` with ``tooling.tool_env()`` (offline provider mirror), ``TF_IN_AUTOMATION`` and no colour.
 - ``init(workdir) -> CompletedProcess[str]``: ``terraform init`` for the workspace.
@@ -73,16 +74,20 @@ provider "aws" {{
 """
 
 
-def prepare(workdir: Path, endpoint_url: str) -> Path:
-    """Build (or refresh) an emulator workspace in ``workdir``; state and ``.terraform`` already there survive."""
+def prepare(workdir: Path, endpoint_url: str, source: Path | None = None) -> Path:
+    """Build (or refresh) an emulator workspace in ``workdir``; state and ``.terraform`` already there survive.
+
+    ``source`` is the module to link (default: this repository's terraform/; the diagram generator passes the
+    tree it was pointed at)."""
+    source = tooling.TERRAFORM_DIR if source is None else Path(source)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     for entry in workdir.iterdir():
         if entry.is_symlink():  # drop links to files that were renamed or deleted since the last prepare
             entry.unlink()
-    for source in sorted(tooling.TERRAFORM_DIR.glob("*.tf")):
-        (workdir / source.name).symlink_to(source)
-    (workdir / "environments").symlink_to(tooling.TERRAFORM_DIR / "environments", target_is_directory=True)
+    for tf_file in sorted(source.glob("*.tf")):
+        (workdir / tf_file.name).symlink_to(tf_file)
+    (workdir / "environments").symlink_to(source / "environments", target_is_directory=True)
     (workdir / OVERRIDE_FILE).write_text(override_hcl(endpoint_url))
     return workdir
 
