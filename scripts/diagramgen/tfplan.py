@@ -172,16 +172,24 @@ def _local_texts(terraform_dir: Path) -> dict[str, str]:
         with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False
     )
     texts: dict[str, str] = {}
+    raw_locals: dict[str, Any] = {}
+    contract: Any = None
     for path in sorted(terraform_dir.glob("*.tf")):
         with path.open(encoding="utf-8") as fh:
             doc = hcl2.load(fh, serialization_options=options)
         for block in doc.get("locals", []):
+            raw_locals.update(block)
             texts.update({k: json.dumps(v) if not isinstance(v, str) else v for k, v in block.items()})
         for output in doc.get("output", []):
             for name, body in output.items():
-                value = body.get("value")
-                if name == "sam_parameters" and isinstance(value, dict):
-                    texts.update({f"sam_parameters:{k}": str(v) for k, v in value.items()})
+                if name == "sam_parameters":
+                    contract = body.get("value")
+    # `value = local.sam_parameters` (contract.tf builds the map once): its keys' expressions are the local's.
+    named = re.fullmatch(r"\$\{local\.(\w+)\}", contract.strip()) if isinstance(contract, str) else None
+    if named:
+        contract = raw_locals.get(named.group(1))
+    if isinstance(contract, dict):
+        texts.update({f"sam_parameters:{k}": str(v) for k, v in contract.items()})
     return texts
 
 

@@ -118,13 +118,13 @@ def _with_new_block(plan: dict[str, Any], address: str, rtype: str, values: dict
 
 def test_a_resource_new_in_the_plan_appears_without_touching_the_script(repo_root: Path, graph: Graph) -> None:
     plan = load_plan(repo_root, "dev")
-    changed = _with_new_block(plan, "aws_ssm_parameter.contract", "aws_ssm_parameter", {"name": "/tfsam/dev/x"})
+    changed = _with_new_block(plan, "aws_ssm_parameter.feature_flags", "aws_ssm_parameter", {"name": "/tfsam/dev/x"})
     changed = _with_new_block(changed, "aws_brand_new_thing.x", "aws_brand_new_thing", {})
     new = build_graph(repo_root, "dev", changed)
-    assert new.nodes["aws_ssm_parameter.contract"].kind == "parameter"
-    assert new.nodes["aws_ssm_parameter.contract"].label == "/tfsam/dev/x"
+    assert new.nodes["aws_ssm_parameter.feature_flags"].kind == "parameter"
+    assert new.nodes["aws_ssm_parameter.feature_flags"].label == "/tfsam/dev/x"
     assert new.nodes["aws_brand_new_thing.x"].kind == "resource"  # unknown types still appear
-    assert "aws_ssm_parameter.contract" not in graph.nodes
+    assert "aws_ssm_parameter.feature_flags" not in graph.nodes
 
 
 def test_edges_come_from_the_plan_references(repo_root: Path) -> None:
@@ -172,7 +172,19 @@ def test_dev_and_prod_pictures_differ_where_the_plans_do(repo_root: Path) -> Non
     assert "(none in dev)" in next(n.label for n in dev.of_kind("nat_gateway"))
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_contract_in_each_plan_digest_names_every_template_parameter(repo_root: Path, env: str) -> None:
+    # Once `sam_parameters` became `value = local.sam_parameters`, a digest with no contract drew no functions and
+    # the loop below passed on nothing.
+    template = load_template(repo_root / "sam" / "template.yaml", repo_root)
+    contract = load_plan(repo_root, env)["sam_parameters"]
+    assert set(contract) == set(template.parameters)
+    for key in ("ApiFunctionName", "ProcessorFunctionName", "ScheduledFunctionName"):
+        assert contract[key]["value"].startswith(f"tfsam-{env}-"), contract[key]
+
+
 def test_functions_run_inside_the_private_subnets_of_the_vpc(graph: Graph) -> None:
+    assert graph.of_kind("function"), "no function in the graph"
     for fn in graph.of_kind("function"):
         subnets = [graph.nodes[e.target] for e in graph.edges if e.source == fn.id and e.purpose == "ENI in"]
         assert subnets, fn.id
