@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -48,14 +49,31 @@ def _sam_env() -> dict[str, str]:
 
 
 def terraform_sam_parameter_keys(path: Path) -> set[str]:
+    """Keys of output sam_parameters; `value = local.<name>` (contract.tf builds the map once) is followed to that
+    local in the module's other files."""
     import hcl2
 
-    with path.open(encoding="utf-8") as handle:
-        document = hcl2.load(handle)
-    for block in document.get("output", []):
+    def load(file: Path) -> dict[str, Any]:
+        with file.open(encoding="utf-8") as handle:
+            return dict(hcl2.load(handle))
+
+    for block in load(path).get("output", []):
         for name, body in block.items():
-            if name.strip('"') == "sam_parameters":
-                return {key.strip('"') for key in body["value"]}
+            if name.strip('"') != "sam_parameters":
+                continue
+            value = body["value"]
+            named = re.fullmatch(r"\$\{local\.(\w+)\}", value.strip()) if isinstance(value, str) else None
+            if named:
+                found = [
+                    local[named.group(1)]
+                    for file in sorted(path.parent.glob("*.tf"))
+                    for local in load(file).get("locals", [])
+                    if named.group(1) in local
+                ]
+                assert len(found) == 1, f"local.{named.group(1)} is defined {len(found)} times"
+                value = found[0]
+            assert isinstance(value, dict), f"output sam_parameters is not a map: {value!r}"
+            return {key.strip('"') for key in value}
     raise AssertionError(f"{path} declares no output sam_parameters")
 
 
